@@ -1,0 +1,1 @@
+"""Timeloop v0.3/v0.4 specification reading: YAML -> typed, immutable objects (see ``types``)."""

@@ -1,0 +1,239 @@
+"""Typed, immutable objects a loaded specification is made of.
+
+This module is the contract between ``dse.spec`` (which builds these objects from
+Timeloop v0.3 / v0.4 YAML) and every later stage (energy, model, mapper, hwdse).
+Numbers carry their unit in the name; word counts are in words of the level's
+``word_bits``.
+
+Architecture levels are kept in a single tuple ``Architecture.nodes`` ordered
+outermost first (DRAM) to innermost last (the compute unit).  Between two
+storage levels there may be zero or more :class:`SpatialLevel` fan-outs (a v0.4
+``!Container`` with ``spatial: {meshX, meshY}``, or an implicit fan-out inserted
+where a v0.3 instance count grows without a container).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, Mapping, Union
+
+
+# --------------------------------------------------------------------------- workload
+@dataclass(frozen=True)
+class DataSpace:
+    """A tensor of the problem.
+
+    ``projection`` has one entry per tensor rank; each rank is a sum of terms
+    ``(dimension, coefficient_name_or_None)`` — e.g. the Timeloop projection
+    ``[[R, Wdilation], [L, Wstride]]`` becomes ``(("R", "Wdilation"), ("L", "Wstride"))``.
+    """
+
+    name: str
+    projection: tuple[tuple[tuple[str, str | None], ...], ...]
+    read_write: bool = False
+
+    @property
+    def dims(self) -> frozenset[str]:
+        """Problem dimensions this data space depends on (its *relevant* dimensions)."""
+        return frozenset(d for rank in self.projection for d, _ in rank)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One problem instance (a Timeloop ``problem:`` with ``shape`` and ``instance``)."""
+
+    name: str
+    dimensions: tuple[str, ...]
+    bounds: Mapping[str, int]
+    coefficients: Mapping[str, int]
+    data_spaces: tuple[DataSpace, ...]
+
+    @property
+    def macs(self) -> int:
+        """Number of operations (multiply-accumulates for a GEMM) = product of all bounds."""
+        return prod(self.bounds[d] for d in self.dimensions)
+
+    def data_space(self, name: str) -> DataSpace:
+        for ds in self.data_spaces:
+            if ds.name == name:
+                return ds
+        raise KeyError(name)
+
+    def data_space_size(self, name: str) -> int:
+        """Number of distinct elements of a data space (sliding-window aware)."""
+        ds = self.data_space(name)
+        size = 1
+        for rank in ds.projection:
+            size *= sum((self.bounds[d] - 1) * (self.coefficients.get(c, 1) if c else 1) for d, c in rank) + 1
+        return size
+
+
+# --------------------------------------------------------------------------- architecture
+@dataclass(frozen=True)
+class StorageLevel:
+    """A buffer level (DRAM, SRAM, register file...).
+
+    ``attributes`` are the evaluated attributes, including those inherited from
+    enclosing containers (e.g. ``technology``) — the energy estimator reads them.
+    ``instances`` is the total number of instances in the system; ``mesh_x`` and
+    ``mesh_y`` their arrangement (``instances == mesh_x * mesh_y``).
+    ``size_words`` is ``None`` for an unbounded level (DRAM).
+    Bandwidths are in words/cycle per instance; ``None`` means unlimited.
+    """
+
+    name: str
+    component_class: str
+    attributes: Mapping[str, Any]
+    instances: int
+    mesh_x: int
+    mesh_y: int
+    size_words: int | None
+    word_bits: int
+    block_size: int = 1
+    read_bandwidth: float | None = None
+    write_bandwidth: float | None = None
+    shared_bandwidth: float | None = None
+    multiple_buffering: float = 1.0
+    min_utilization: float = 0.0
+
+    kind = "storage"
+
+
+@dataclass(frozen=True)
+class SpatialLevel:
+    """A fan-out: each parent instance feeds ``fanout_x * fanout_y`` children."""
+
+    name: str
+    fanout_x: int
+    fanout_y: int
+    implicit: bool = False  # True when inserted for a v0.3 instance-count change
+
+    kind = "spatial"
+
+    @property
+    def fanout(self) -> int:
+        return self.fanout_x * self.fanout_y
+
+
+@dataclass(frozen=True)
+class ComputeLevel:
+    """The arithmetic unit (innermost level)."""
+
+    name: str
+    component_class: str
+    attributes: Mapping[str, Any]
+    instances: int
+    mesh_x: int
+    mesh_y: int
+
+    kind = "compute"
+
+
+ArchNode = Union[StorageLevel, SpatialLevel, ComputeLevel]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A flattened architecture, outermost node first, compute last."""
+
+    name: str
+    nodes: tuple[ArchNode, ...]
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # top-level / system attributes
+
+    @property
+    def storage_levels(self) -> tuple[StorageLevel, ...]:
+        """Storage levels, outermost first."""
+        return tuple(n for n in self.nodes if isinstance(n, StorageLevel))
+
+    @property
+    def spatial_levels(self) -> tuple[SpatialLevel, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, SpatialLevel))
+
+    @property
+    def compute(self) -> ComputeLevel:
+        last = self.nodes[-1]
+        assert isinstance(last, ComputeLevel)
+        return last
+
+    def node(self, name: str) -> ArchNode:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+
+# --------------------------------------------------------------------------- constraints
+@dataclass(frozen=True)
+class FactorConstraint:
+    """``D=4``, ``E<=8``, ``L>=2``; ``op`` is one of ``=``, ``<=``, ``>=``.
+
+    ``D=0`` (``op='='``, ``value=0``) means "all of what remains of D".
+    """
+
+    dim: str
+    op: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One Timeloop constraint target.
+
+    ``type`` is ``temporal``, ``spatial``, ``dataspace`` (keep/bypass),
+    ``utilization`` (``min_utilization``) or ``max_overbooked_proportion``.
+    ``source`` names where it came from (``file: key.path``) for error messages.
+    A v0.3-style ``spatial`` constraint on a storage level has already been
+    re-targeted by the loader to the first :class:`SpatialLevel` below that level.
+    """
+
+    target: str
+    type: str
+    factors: tuple[FactorConstraint, ...] = ()
+    permutation: tuple[str, ...] | None = None
+    split: int | None = None
+    keep: tuple[str, ...] | None = None
+    bypass: tuple[str, ...] | None = None
+    min_utilization: float | None = None
+    max_overbooked_proportion: float | None = None
+    maximize_dims: tuple[tuple[str, ...], ...] | None = None
+    source: str = ""
+
+
+# --------------------------------------------------------------------------- mapper options
+@dataclass(frozen=True)
+class MapperOptions:
+    """The ``mapper:`` section.  ``algorithm='dse'`` is our own default search."""
+
+    algorithm: str = "dse"
+    optimization_metrics: tuple[str, ...] = ("edp",)
+    num_threads: int = 1
+    victory_condition: int | None = None
+    timeout: int | None = None
+    search_size: int | None = None
+    live_status: bool = False
+    seed: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)  # other keys, kept verbatim
+
+
+# --------------------------------------------------------------------------- whole spec
+@dataclass(frozen=True)
+class Spec:
+    """Everything loaded from a set of YAML files.
+
+    ``components`` maps a compound-component class name to its raw (unevaluated)
+    YAML definition; ``dse.energy`` interprets it.
+    ``mapspace_template`` is ``uber`` (perfect factorization) or ``ruby`` (imperfect).
+    """
+
+    architecture: Architecture | None
+    workload: Workload | None
+    constraints: tuple[Constraint, ...] = ()
+    mapper: MapperOptions = field(default_factory=MapperOptions)
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    mapspace_template: str = "uber"
+    sources: tuple[str, ...] = ()
