@@ -1,0 +1,176 @@
+"""Recover a mapping and per-access energies from a Timeloop ``stats.txt``.
+
+Timeloop's stats list each level's temporal loops and kept data spaces but (for
+v4 container fan-outs) not the spatial loops; those are the per-dimension residue
+``bound / product of temporal factors``, assigned to the fan-outs in the one way
+that satisfies the spec's spatial constraints and fan-out sizes and reproduces the
+reported utilized instances.
+"""
+from __future__ import annotations
+
+from itertools import product as iproduct
+from math import prod
+
+from dse.errors import DseError
+from dse.model.energies import ActionEnergies, LevelEnergies
+from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping, validate_mapping
+from dse.spec.timeloop_stats import TimeloopStats
+from dse.spec.types import Architecture, Constraint, SpatialLevel, StorageLevel, Workload
+
+
+def energies_from_stats(stats: TimeloopStats) -> ActionEnergies:
+    """Per-scalar-access energy of every (level, data space), leakage and compute energy.
+
+    Per data space: ``Energy (per-instance) / (reads + fills + updates)`` — exact,
+    unlike the 2-decimal ``Energy (per-scalar-access)`` line.
+    """
+    levels = {}
+    for lvl in stats.levels:
+        if lvl.is_compute:
+            continue
+        scalar = {}
+        for ds in lvl.data_spaces:
+            n = ds.get("Scalar reads (per-instance)") + ds.get("Scalar fills (per-instance)") + ds.get("Scalar updates (per-instance)")
+            scalar[ds.name] = ds.get("Energy (per-instance)") / n if n else 0.0
+        leak_total = _number(lvl.specs.get("Leakage energy (total)", "0"))
+        levels[lvl.name] = LevelEnergies(scalar_pj=scalar, leak_total_pj=leak_total)
+    comp = stats.compute
+    computes = comp.stats["Computes (total)"]
+    compute_pj = comp.stats["Energy (total)"] / computes if computes else 0.0
+    area = {}
+    for lvl in stats.levels:
+        a = lvl.specs.get("Area") if not lvl.is_compute else None
+        if a:
+            area[lvl.name] = _number(a) or 0.0
+    return ActionEnergies(levels, compute_pj, area, source=f"Timeloop stats {stats.path}")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(str(text).split()[0])
+    except (ValueError, IndexError):
+        return 0.0
+
+
+def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workload,
+                       constraints: tuple[Constraint, ...] = ()) -> Mapping:
+    """The mapping a Timeloop stats file reports, with spatial factors inferred when absent."""
+    names = {s.name for s in arch.storage_levels}
+    missing = [l.name for l in stats.storage if l.name not in names]
+    if missing:
+        raise DseError(f"stats file names level(s) {missing} that the spec does not have", stats.path,
+                       f"a spec with levels {', '.join(s.name for s in arch.storage_levels)}")
+    temporal = []
+    explicit_spatial: dict[str, list[tuple[str, int, str]]] = {}
+    for lvl in arch.storage_levels:
+        try:
+            sl = stats.level(lvl.name)
+        except KeyError:
+            raise DseError(f"spec level '{lvl.name}' is missing from the stats file", stats.path,
+                           "stats produced for this spec") from None
+        loops = tuple((d, b) for d, b, tag in sl.loops if tag is None and b > 1)
+        for d, b, tag in sl.loops:
+            if tag is not None and b > 1:
+                explicit_spatial.setdefault(lvl.name, []).append((d, b, tag))
+        temporal.append(TemporalMapping(lvl.name, loops, frozenset(sl.kept)))
+    residue = {d: workload.bounds[d] // prod(t.factor(d) for t in temporal) for d in workload.dimensions}
+    for d in workload.dimensions:
+        if prod(t.factor(d) for t in temporal) * residue[d] != workload.bounds[d]:
+            raise DseError(f"temporal factors of {d} do not divide its size {workload.bounds[d]}", stats.path,
+                           "a stats file for this workload")
+    util = {l.name: int(max((ds.get("Utilized instances (max)") for ds in l.data_spaces), default=0)) for l in stats.storage}
+    spatial = _assign_spatial(arch, workload, residue, constraints, util, explicit_spatial, stats.path)
+    m = Mapping(tuple(temporal), spatial)
+    validate_mapping(m, arch, workload, stats.path)
+    return m
+
+
+def _assign_spatial(arch, workload, residue, constraints, util, explicit, where) -> tuple[SpatialMapping, ...]:
+    fans = arch.spatial_levels
+    if not fans:
+        if any(v > 1 for v in residue.values()):
+            raise DseError(f"spatial residue {residue} but the architecture has no fan-out", where, "a matching spec")
+        return ()
+    fixed: dict[str, dict[str, int]] = {f.name: {} for f in fans}
+    for c in constraints:
+        if c.type == "spatial" and c.target in fixed:
+            for fc in c.factors:
+                if fc.op == "=" and fc.value > 0:
+                    fixed[c.target][fc.dim] = fc.value
+    dims = [d for d in workload.dimensions if residue[d] > 1]
+    # every way of splitting each residual dimension's factor over the fan-outs
+    def splits(n: int, parts: int):
+        if parts == 1:
+            yield (n,)
+            return
+        for a in range(1, n + 1):
+            if n % a == 0:
+                for rest in splits(n // a, parts - 1):
+                    yield (a,) + rest
+    per_dim = [list(splits(residue[d], len(fans))) for d in dims]
+    best = None
+    for choice in iproduct(*per_dim):
+        ok = True
+        for fi, f in enumerate(fans):
+            used = prod(choice[di][fi] for di in range(len(dims)))
+            if used > f.fanout:
+                ok = False
+                break
+            for di, d in enumerate(dims):
+                want = fixed[f.name].get(d)
+                if want is not None and choice[di][fi] != want:
+                    ok = False
+            for d, want in fixed[f.name].items():
+                if d not in dims and want != 1:
+                    ok = False
+        if not ok:
+            continue
+        xy = _split_xy(fans, dims, choice)
+        if xy is None:
+            continue
+        score = _util_mismatch(arch, fans, dims, choice, util)
+        if best is None or score < best[0]:
+            best = (score, xy)
+            if score == 0:
+                break
+    if best is None:
+        raise DseError(f"cannot place the spatial factors {dict((d, residue[d]) for d in dims)} on the fan-outs "
+                       f"{', '.join(f'{f.name} ({f.fanout_x}x{f.fanout_y})' for f in fans)} under the spatial constraints",
+                       where, "a stats file produced for this spec and constraints")
+    return best[1]
+
+
+def _split_xy(fans, dims, choice):
+    out = []
+    for fi, f in enumerate(fans):
+        factors = [(d, choice[di][fi]) for di, d in enumerate(dims) if choice[di][fi] > 1]
+        # greedy: fill X first with dims that fit, then Y
+        x, y = [], []
+        px = py = 1
+        for d, v in factors:
+            if px * v <= f.fanout_x:
+                x.append((d, v))
+                px *= v
+            elif py * v <= f.fanout_y:
+                y.append((d, v))
+                py *= v
+            else:
+                return None
+        out.append(SpatialMapping(f.name, tuple(x), tuple(y)))
+    return tuple(out)
+
+
+def _util_mismatch(arch, fans, dims, choice, util) -> int:
+    """How many storage levels' utilized instances this placement gets wrong."""
+    bad = 0
+    cum = 1
+    fi = 0
+    for n in arch.nodes:
+        if isinstance(n, SpatialLevel):
+            idx = [f.name for f in fans].index(n.name)
+            cum *= prod(choice[di][idx] for di in range(len(dims)))
+            fi += 1
+        elif isinstance(n, StorageLevel):
+            if util.get(n.name) and util[n.name] != cum:
+                bad += 1
+    return bad

@@ -1,0 +1,457 @@
+"""Timeloop-faithful analytical cost model, vectorized over a batch of mappings.
+
+The semantics follow Timeloop's uber map-space nest analysis (legacy access
+counting, first-read elision on, perfect factorization):
+
+* A level's tile of a data space is the projection of the level's own temporal
+  loops and every loop below it (inner levels' temporal loops, spatial loops of
+  fan-outs below it).
+* *Residencies* (how often a level's tile is (re)loaded, per instance) is the
+  product of all temporal loops above the level, except the innermost run of
+  loops irrelevant to the data space (those give temporal reuse).  Spatial loops
+  above a level are spread over instances and do not count in time.
+* Read-only data: a keeper's ``fills = residencies x tile`` (0 at the outermost
+  keeper); its ``reads`` serve the next keeper below (or every operation of the
+  compute unit), divided by the multicast factor (product of the spatial factors
+  of irrelevant dimensions at the fan-outs in between).
+* Read-write data (outputs): ``updates`` are what the keeper below drains (or one
+  per operation), divided by the spatial-reduction factor; ``reads =
+  temporal reductions = updates - partition``; ``fills = residencies x tile -
+  partition`` (0 at the outermost keeper).  The partition is the part of the
+  tensor one instance ever holds.
+* Cycles: compute cycles = operations / utilized compute instances; each level
+  throttles by ``bandwidth / (accesses per compute cycle)``; total = max over
+  levels + every level's ``network_fill_latency + network_drain_latency``.
+* Energy: vector accesses (ceil(scalar / block size)) x per-action energy, per
+  instance, x utilized instances; leakage = leak x total cycles x utilized
+  instances; compute = operations x compute energy.
+
+All counts are computed for every mapping of a batch at once with numpy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Sequence
+
+import numpy as np
+
+from dse.model.energies import ActionEnergies
+from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping
+from dse.spec.types import Architecture, SpatialLevel, StorageLevel, Workload
+
+
+# --------------------------------------------------------------------------- context
+@dataclass(frozen=True)
+class ModelContext:
+    """Everything about (architecture, workload, energies) that is the same for all mappings."""
+
+    arch: Architecture
+    workload: Workload
+    energies: ActionEnergies
+    dims: tuple[str, ...]  # all workload dimensions, in workload order
+    bounds: np.ndarray  # [D]
+    levels: tuple[StorageLevel, ...]  # outermost first
+    fanouts: tuple[SpatialLevel, ...]
+    fanout_above_level: np.ndarray  # [F] index k of the storage level directly above fan-out f
+    ds_names: tuple[str, ...]
+    relevant: np.ndarray  # [DS, D] bool
+    read_write: np.ndarray  # [DS] bool
+    # per data space: list of ranks, each a list of (dim index, coefficient)
+    projections: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]
+    macs: int
+    compute_instances: int
+    network_latency_cycles: int
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+def make_context(arch: Architecture, workload: Workload, energies: ActionEnergies) -> ModelContext:
+    """Precompute the mapping-independent part of the model."""
+    dims = tuple(workload.dimensions)
+    didx = {d: i for i, d in enumerate(dims)}
+    levels = arch.storage_levels
+    fanouts = arch.spatial_levels
+    above = []
+    k = -1
+    for n in arch.nodes:
+        if isinstance(n, StorageLevel):
+            k += 1
+        elif isinstance(n, SpatialLevel):
+            above.append(k)
+    rel = np.zeros((len(workload.data_spaces), len(dims)), dtype=bool)
+    projs = []
+    for i, ds in enumerate(workload.data_spaces):
+        ranks = []
+        for rank in ds.projection:
+            terms = []
+            for d, c in rank:
+                rel[i, didx[d]] = True
+                terms.append((didx[d], int(workload.coefficients.get(c, 1)) if c else 1))
+            ranks.append(tuple(terms))
+        projs.append(tuple(ranks))
+    latency = 0
+    for s in levels:
+        a = s.attributes
+        latency += int(a.get("network_fill_latency", 0) or 0) + int(a.get("network_drain_latency", 0) or 0)
+    return ModelContext(
+        arch=arch, workload=workload, energies=energies, dims=dims,
+        bounds=np.array([workload.bounds[d] for d in dims], dtype=np.int64),
+        levels=levels, fanouts=fanouts, fanout_above_level=np.array(above, dtype=np.int64),
+        ds_names=tuple(d.name for d in workload.data_spaces), relevant=rel,
+        read_write=np.array([d.read_write for d in workload.data_spaces], dtype=bool),
+        projections=tuple(projs), macs=workload.macs, compute_instances=arch.compute.instances,
+        network_latency_cycles=latency,
+    )
+
+
+# --------------------------------------------------------------------------- batches
+@dataclass(frozen=True)
+class MappingBatch:
+    """B mappings of one (architecture, workload) as arrays.
+
+    ``temporal[b, k, d]`` factor of dim d at storage level k (outermost k=0);
+    ``rank[b, k, d]`` position of that loop in its level, 0 = innermost;
+    ``spatial_x/spatial_y[b, f, d]`` spatial factors at fan-out f;
+    ``keep[b, k, s]`` whether level k keeps data space s.
+    """
+
+    temporal: np.ndarray
+    rank: np.ndarray
+    spatial_x: np.ndarray
+    spatial_y: np.ndarray
+    keep: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.temporal.shape[0]
+
+
+def batch_from_mappings(ctx: ModelContext, mappings: Sequence[Mapping]) -> MappingBatch:
+    """Convert typed mappings into a :class:`MappingBatch`."""
+    B, K, F, D, S = len(mappings), ctx.n_levels, len(ctx.fanouts), len(ctx.dims), len(ctx.ds_names)
+    didx = {d: i for i, d in enumerate(ctx.dims)}
+    t = np.ones((B, K, D), dtype=np.int64)
+    r = np.tile(np.arange(D, dtype=np.int64), (B, K, 1))
+    sx = np.ones((B, F, D), dtype=np.int64)
+    sy = np.ones((B, F, D), dtype=np.int64)
+    keep = np.zeros((B, K, S), dtype=bool)
+    for b, m in enumerate(mappings):
+        for k, lvl in enumerate(ctx.levels):
+            tm = m.level(lvl.name)
+            # loops are listed outer->inner; rank 0 = innermost
+            n = len(tm.loops)
+            used = []
+            for pos, (d, f) in enumerate(tm.loops):
+                t[b, k, didx[d]] *= f
+                if didx[d] not in used:
+                    used.append(didx[d])
+            order = list(reversed(used)) + [i for i in range(D) if i not in used]
+            for rk, i in enumerate(order):
+                r[b, k, i] = rk
+            del n
+            for s, name in enumerate(ctx.ds_names):
+                keep[b, k, s] = name in tm.keep
+        for f, fan in enumerate(ctx.fanouts):
+            sm = m.fanout(fan.name)
+            for d, v in sm.x:
+                sx[b, f, didx[d]] *= v
+            for d, v in sm.y:
+                sy[b, f, didx[d]] *= v
+    return MappingBatch(t, r, sx, sy, keep)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class BatchResult:
+    """Per-mapping results; count arrays are per instance, shaped [B, K, S]."""
+
+    valid: np.ndarray  # [B] bool: fits capacities and fan-outs
+    capacity_ok: np.ndarray  # [B, K]
+    fanout_ok: np.ndarray  # [B, F]
+    energy_pj: np.ndarray  # [B]
+    cycles: np.ndarray  # [B] int
+    compute_cycles: np.ndarray  # [B]
+    utilization: np.ndarray  # [B]
+    edp_j_cycles: np.ndarray  # [B]
+    level_cycles: np.ndarray  # [B, K]
+    slowdown: np.ndarray  # [B, K]
+    level_energy_pj: np.ndarray  # [B, K] including leakage
+    leak_energy_pj: np.ndarray  # [B, K]
+    ds_energy_pj: np.ndarray  # [B, K, S] (all instances)
+    compute_energy_pj: np.ndarray  # [B]
+    tile: np.ndarray  # [B, K, S] utilized capacity (words per instance)
+    partition: np.ndarray  # [B, K, S]
+    instances: np.ndarray  # [B, K] utilized instances
+    reads: np.ndarray
+    fills: np.ndarray
+    updates: np.ndarray
+    utilized_compute: np.ndarray  # [B]
+    last_level_accesses: np.ndarray  # [B] total scalar accesses at the outermost level
+
+
+def _projection_size(ctx: ModelContext, ext: np.ndarray) -> np.ndarray:
+    """ext [..., D] per-dimension extents -> [..., S] data-space tile sizes."""
+    out = []
+    for ranks in ctx.projections:
+        size = np.ones(ext.shape[:-1], dtype=np.int64)
+        for terms in ranks:
+            span = np.ones(ext.shape[:-1], dtype=np.int64)
+            for d, c in terms:
+                span = span + (ext[..., d] - 1) * c
+            size = size * span
+        out.append(size)
+    return np.stack(out, axis=-1)
+
+
+def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
+    """Evaluate every mapping of ``batch``; see the module docstring for the semantics."""
+    t = batch.temporal.astype(np.int64)
+    B, K, D = t.shape
+    F = len(ctx.fanouts)
+    S = len(ctx.ds_names)
+    sp = batch.spatial_x * batch.spatial_y  # [B, F, D]
+    rel = ctx.relevant  # [S, D]
+    above = ctx.fanout_above_level  # [F]
+
+    # spatial products per storage level: below[k] = fan-outs under level k, above = over it
+    sp_below = np.ones((B, K, D), dtype=np.int64)  # product of spatial factors of fan-outs below level k (all the way down)
+    sp_between = np.ones((B, K, D), dtype=np.int64)  # fan-outs directly between level k and level k+1 (or compute)
+    for f in range(F):
+        k = above[f]
+        sp_between[:, k, :] *= sp[:, f, :]
+        sp_below[:, : k + 1, :] *= sp[:, f, None, :]
+    total_sp = np.prod(sp, axis=1) if F else np.ones((B, D), dtype=np.int64)  # [B, D]
+    sp_above = total_sp[:, None, :] // sp_below  # [B, K, D]
+    instances = np.prod(sp_above, axis=2)  # [B, K]
+    utilized_compute = np.prod(total_sp, axis=1)  # [B]
+
+    # tile extents: own temporal loops and all inner ones, times spatial below
+    t_inner = np.flip(np.cumprod(np.flip(t, axis=1), axis=1), axis=1)  # [B, K, D] prod over j >= k
+    ext = t_inner * sp_below
+    tile = _projection_size(ctx, ext)  # [B, K, S]
+    partition = _projection_size(ctx, ctx.bounds[None, None, :] // sp_above)  # [B, K, S]
+
+    # residencies[b, k, s]: product of temporal loops above k minus the innermost irrelevant run
+    resid = np.ones((B, K, S), dtype=np.int64)
+    big = D + 1
+    level_total = np.prod(t, axis=2)  # [B, K]
+    active = t > 1
+    for s in range(S):
+        r_s = rel[s]  # [D]
+        rel_active = active & r_s[None, None, :]  # [B, K, D]
+        closes = rel_active.any(axis=2)  # [B, K]: level has a relevant loop
+        rel_min = np.where(rel_active, batch.rank, big).min(axis=2)  # [B, K]
+        in_run = active & ~r_s[None, None, :] & (batch.rank < rel_min[:, :, None])
+        run_product = np.prod(np.where(in_run, t, 1), axis=2)  # irrelevant loops inside the level's innermost run
+        for k in range(1, K):
+            acc = np.ones(B, dtype=np.int64)
+            is_open = np.ones(B, dtype=bool)
+            for j in range(k - 1, -1, -1):  # innermost level above k first
+                acc = acc * np.where(is_open, level_total[:, j] // run_product[:, j], level_total[:, j])
+                is_open = is_open & ~closes[:, j]
+            resid[:, k, s] = acc
+
+    macs = ctx.macs
+    keep = batch.keep
+    reads = np.zeros((B, K, S), dtype=np.int64)
+    fills = np.zeros((B, K, S), dtype=np.int64)
+    updates = np.zeros((B, K, S), dtype=np.int64)
+    for s in range(S):
+        irr = ~rel[s]
+        carry = np.full(B, macs, dtype=np.int64)  # scalar deliveries (or updates) needed below, all instances
+        carry_div = np.ones(B, dtype=np.int64)  # multicast / spatial-reduction factor accumulated
+        outermost_keeper = np.full(B, -1, dtype=np.int64)
+        for k in range(K - 1, -1, -1):
+            carry_div = carry_div * np.prod(np.where(irr[None, :], sp_between[:, k, :], 1), axis=1)
+            kept = keep[:, k, s]
+            per_inst = carry // carry_div // instances[:, k]
+            if ctx.read_write[s]:
+                updates[:, k, s] = np.where(kept, per_inst, 0)
+                reads[:, k, s] = np.where(kept, per_inst - partition[:, k, s], 0)
+            else:
+                reads[:, k, s] = np.where(kept, per_inst, 0)
+            own = resid[:, k, s] * tile[:, k, s]
+            carry = np.where(kept, own * instances[:, k], carry)
+            carry_div = np.where(kept, 1, carry_div)
+            fills[:, k, s] = np.where(kept, own - (partition[:, k, s] if ctx.read_write[s] else 0), 0)
+            outermost_keeper = np.where(kept, k, outermost_keeper)
+        # the outermost keeper (backing store) has no parent to fill from
+        rows = np.arange(B)
+        has = outermost_keeper >= 0
+        fills[rows[has], outermost_keeper[has], s] = 0
+
+    # capacity and fan-out validity
+    kept_tile = np.where(keep, tile, 0).sum(axis=2)  # [B, K]
+    cap = np.array([np.inf if l.size_words is None else l.size_words / max(l.multiple_buffering, 1e-12) for l in ctx.levels])
+    capacity_ok = kept_tile <= cap[None, :]
+    fx = np.array([f.fanout_x for f in ctx.fanouts], dtype=np.int64)
+    fy = np.array([f.fanout_y for f in ctx.fanouts], dtype=np.int64)
+    fanout_ok = (np.prod(batch.spatial_x, axis=2) <= fx[None, :]) & (np.prod(batch.spatial_y, axis=2) <= fy[None, :]) if F else np.ones((B, 0), dtype=bool)
+    valid = capacity_ok.all(axis=1) & fanout_ok.all(axis=1)
+
+    # cycles
+    compute_cycles = macs / utilized_compute  # [B]
+    level_cycles = np.zeros((B, K), dtype=np.int64)
+    slowdown = np.ones((B, K))
+    for k, lvl in enumerate(ctx.levels):
+        rd = reads[:, k, :].sum(axis=1) / compute_cycles
+        wr = (fills[:, k, :] + updates[:, k, :]).sum(axis=1) / compute_cycles
+        sd = np.ones(B)
+        if lvl.read_bandwidth is not None:
+            sd = np.minimum(sd, np.where(rd > lvl.read_bandwidth, lvl.read_bandwidth / np.maximum(rd, 1e-300), 1.0))
+        if lvl.write_bandwidth is not None:
+            sd = np.minimum(sd, np.where(wr > lvl.write_bandwidth, lvl.write_bandwidth / np.maximum(wr, 1e-300), 1.0))
+        if lvl.shared_bandwidth is not None:
+            sd = np.minimum(sd, np.where(rd + wr > lvl.shared_bandwidth, lvl.shared_bandwidth / np.maximum(rd + wr, 1e-300), 1.0))
+        slowdown[:, k] = sd
+        level_cycles[:, k] = np.ceil(compute_cycles / sd - 1e-9).astype(np.int64)
+    cycles = np.maximum(level_cycles.max(axis=1), np.ceil(compute_cycles - 1e-9).astype(np.int64)) + ctx.network_latency_cycles
+
+    # energy
+    e = ctx.energies
+    ds_energy = np.zeros((B, K, S))
+    leak = np.zeros((B, K))
+    for k, lvl in enumerate(ctx.levels):
+        le = e.level(lvl.name)
+        inst = instances[:, k]
+        for s, name in enumerate(ctx.ds_names):
+            kept = keep[:, k, s]
+            if le.scalar_pj is not None:
+                per_inst = (reads[:, k, s] + fills[:, k, s] + updates[:, k, s]) * le.scalar_pj.get(name, 0.0)
+            else:
+                bs = max(int(lvl.block_size), 1)
+                per_inst = (-(-reads[:, k, s] // bs) * le.read_pj + -(-fills[:, k, s] // bs) * le.fill_pj
+                            + -(-updates[:, k, s] // bs) * le.update_pj)
+            ds_energy[:, k, s] = np.where(kept, per_inst * inst, 0.0)
+        if le.leak_total_pj is not None:
+            leak[:, k] = le.leak_total_pj
+        else:
+            max_util = np.maximum(1, np.where(keep[:, k, :], inst[:, None], 0).max(axis=1))
+            leak[:, k] = le.leak_pj * cycles * max_util
+    compute_energy = np.full(B, macs * e.compute_pj)
+    level_energy = ds_energy.sum(axis=2) + leak
+    energy = level_energy.sum(axis=1) + compute_energy
+    utilization = macs / ctx.compute_instances / cycles
+    last = (reads[:, 0, :] + fills[:, 0, :] + updates[:, 0, :]).sum(axis=1) * instances[:, 0]
+    return BatchResult(
+        valid=valid, capacity_ok=capacity_ok, fanout_ok=fanout_ok, energy_pj=energy, cycles=cycles,
+        compute_cycles=compute_cycles, utilization=utilization, edp_j_cycles=energy * 1e-12 * cycles,
+        level_cycles=level_cycles, slowdown=slowdown, level_energy_pj=level_energy, leak_energy_pj=leak,
+        ds_energy_pj=ds_energy, compute_energy_pj=compute_energy, tile=tile, partition=partition,
+        instances=instances, reads=reads, fills=fills, updates=updates, utilized_compute=utilized_compute,
+        last_level_accesses=last,
+    )
+
+
+# --------------------------------------------------------------------------- single mapping
+@dataclass(frozen=True)
+class DataSpaceStats:
+    """Per-instance access counts of one data space at one level (Timeloop's stats fields)."""
+
+    name: str
+    utilized_capacity: int
+    partition_size: int
+    utilized_instances: int
+    reads: int
+    fills: int
+    updates: int
+    temporal_reductions: int
+    address_generations: int
+    energy_pj: float  # all instances
+
+    @property
+    def accesses(self) -> int:
+        return self.reads + self.fills + self.updates
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    name: str
+    cycles: int
+    slowdown: float
+    utilized_capacity: int  # sum over kept data spaces
+    leak_energy_pj: float
+    energy_pj: float  # data spaces + leakage
+    data_spaces: tuple[DataSpaceStats, ...]  # kept data spaces only
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """The result of evaluating one mapping (what Timeloop's stats.txt reports)."""
+
+    mapping: Mapping
+    valid: bool
+    energy_pj: float
+    cycles: int
+    compute_cycles: float
+    utilization: float
+    edp_j_cycles: float
+    macs: int
+    utilized_compute: int
+    compute_energy_pj: float
+    levels: tuple[LevelStats, ...]  # outermost first
+    area_um2: float
+    invalid_reasons: tuple[str, ...] = ()
+
+    def level(self, name: str) -> LevelStats:
+        for l in self.levels:
+            if l.name == name:
+                return l
+        raise KeyError(name)
+
+    @property
+    def pj_per_compute(self) -> float:
+        return self.energy_pj / self.macs
+
+
+def evaluate(ctx: ModelContext, mapping: Mapping) -> ModelResult:
+    """Evaluate one mapping (a batch of one) and return Timeloop-style per-level stats."""
+    res = evaluate_batch(ctx, batch_from_mappings(ctx, [mapping]))
+    return result_at(ctx, res, 0, mapping)
+
+
+def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> ModelResult:
+    """Extract mapping ``b`` of a batch result as a :class:`ModelResult`."""
+    levels = []
+    reasons = []
+    for k, lvl in enumerate(ctx.levels):
+        tm = mapping.level(lvl.name)
+        dss = []
+        for s, name in enumerate(ctx.ds_names):
+            if name not in tm.keep:
+                continue
+            r, f, u = int(res.reads[b, k, s]), int(res.fills[b, k, s]), int(res.updates[b, k, s])
+            rw = bool(ctx.read_write[s])
+            dss.append(DataSpaceStats(
+                name=name, utilized_capacity=int(res.tile[b, k, s]), partition_size=int(res.partition[b, k, s]),
+                utilized_instances=int(res.instances[b, k]), reads=r, fills=f, updates=u,
+                temporal_reductions=r if rw else 0, address_generations=(u + f) if rw else (r + f),
+                energy_pj=float(res.ds_energy_pj[b, k, s])))
+        used = sum(d.utilized_capacity for d in dss)
+        if not res.capacity_ok[b, k]:
+            reasons.append(f"{lvl.name} holds {lvl.size_words} words (multiple buffering {lvl.multiple_buffering:g}) "
+                           f"but the mapping needs {used} ({', '.join(f'{d.name} {d.utilized_capacity}' for d in dss)})")
+        levels.append(LevelStats(lvl.name, int(res.level_cycles[b, k]), float(res.slowdown[b, k]), used,
+                                 float(res.leak_energy_pj[b, k]), float(res.level_energy_pj[b, k]), tuple(dss)))
+    for f, fan in enumerate(ctx.fanouts):
+        if not res.fanout_ok[b, f]:
+            sm = mapping.fanout(fan.name)
+            reasons.append(f"fan-out {fan.name} has {fan.fanout_x}x{fan.fanout_y} instances but the mapping uses {sm.used_x}x{sm.used_y}")
+    area = sum(ctx.energies.area_um2.get(l.name, 0.0) * l.instances for l in ctx.levels)
+    area += ctx.energies.area_um2.get(ctx.arch.compute.name, 0.0) * ctx.arch.compute.instances
+    return ModelResult(
+        mapping=mapping, valid=bool(res.valid[b]), energy_pj=float(res.energy_pj[b]), cycles=int(res.cycles[b]),
+        compute_cycles=float(res.compute_cycles[b]), utilization=float(res.utilization[b]),
+        edp_j_cycles=float(res.edp_j_cycles[b]), macs=ctx.macs, utilized_compute=int(res.utilized_compute[b]),
+        compute_energy_pj=float(res.compute_energy_pj[b]), levels=tuple(levels), area_um2=area,
+        invalid_reasons=tuple(reasons))
+
+
+__all__ = [
+    "ModelContext", "make_context", "MappingBatch", "batch_from_mappings", "BatchResult", "evaluate_batch",
+    "ModelResult", "LevelStats", "DataSpaceStats", "evaluate", "result_at", "TemporalMapping", "SpatialMapping",
+    "prod",
+]
