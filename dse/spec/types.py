@@ -95,6 +95,7 @@ class StorageLevel:
     shared_bandwidth: float | None = None
     multiple_buffering: float = 1.0
     min_utilization: float = 0.0
+    subclass: str | None = None  # Accelergy class when the YAML gives ``subclass`` (energy uses it over component_class)
 
     kind = "storage"
 
@@ -125,8 +126,25 @@ class ComputeLevel:
     instances: int
     mesh_x: int
     mesh_y: int
+    subclass: str | None = None  # Accelergy class when the YAML gives ``subclass``
 
     kind = "compute"
+
+
+@dataclass(frozen=True)
+class NetworkComponent:
+    """A network component (class ``SimpleMulticast``, ``Legacy``, ``XY_NoC``, ``ReductionTree``).
+
+    Networks are not levels of ``Architecture.nodes``; storage levels name them in
+    their ``network_read`` / ``network_fill`` / ``network_update`` / ``network_drain``
+    attributes.  ``attributes`` are evaluated and include inherited ones.
+    """
+
+    name: str
+    component_class: str
+    attributes: Mapping[str, Any]
+    instances: int
+    subclass: str | None = None
 
 
 ArchNode = Union[StorageLevel, SpatialLevel, ComputeLevel]
@@ -139,6 +157,7 @@ class Architecture:
     name: str
     nodes: tuple[ArchNode, ...]
     attributes: Mapping[str, Any] = field(default_factory=dict)  # top-level / system attributes
+    networks: tuple[NetworkComponent, ...] = ()  # network components, in file order
 
     @property
     def storage_levels(self) -> tuple[StorageLevel, ...]:
@@ -201,6 +220,7 @@ class Constraint:
     max_overbooked_proportion: float | None = None
     maximize_dims: tuple[tuple[str, ...], ...] | None = None
     source: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # other accepted keys (maximize_dims_capacity, no_coalesce...)
 
 
 # --------------------------------------------------------------------------- mapper options
@@ -237,3 +257,4 @@ class Spec:
     components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     mapspace_template: str = "uber"
     sources: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # things the loader accepted but the user should know (ignored keys, re-targeted constraints)

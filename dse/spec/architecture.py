@@ -1,0 +1,518 @@
+"""Building an :class:`~dse.spec.types.Architecture` from ``architecture:`` YAML.
+
+Two forms are accepted (the form is chosen by the keys present, not by ``version``):
+
+* v0.4 ``nodes:`` lists of ``!Container`` / ``!Component`` / ``!Parallel`` /
+  ``!Hierarchical`` (``!Nothing`` placeholders are skipped);
+* v0.3 ``subtree:`` / ``local:`` trees with ``name[0..N]`` instance ranges.
+
+Both are first flattened into a sequence of leaves (components) and explicit
+fan-outs (containers with a spatial mesh), outermost first; the common
+:func:`_assemble` then classifies leaves, computes storage numbers with Timeloop's
+rules and inserts implicit fan-outs where the instance count grows.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from dse.errors import SpecError
+from dse.spec.common import at, expect_list, expect_mapping, expect_name, normalize_keys, require
+from dse.spec.expressions import as_number, evaluate, evaluate_attribute
+from dse.spec.types import (
+    ArchNode,
+    Architecture,
+    ComputeLevel,
+    NetworkComponent,
+    SpatialLevel,
+    StorageLevel,
+)
+
+#: Substrings that make a class a network (Timeloop's rule), a compute unit or a buffer.
+NETWORK_CLASSES = ("XY_NoC", "Legacy", "ReductionTree", "SimpleMulticast")
+COMPUTE_CLASSES = ("mac", "intmac", "fpmac", "compute")
+BUFFER_CLASSES = ("DRAM", "SRAM", "regfile", "smartbuffer", "storage")
+
+#: Attributes that describe a component's own placement; never inherited.
+_PLACEMENT_KEYS = ("instances", "meshX", "meshY")
+
+#: Attributes copied from variables into every component (Accelergy needs them).
+INHERITED_VARIABLES = ("technology", "global_cycle_seconds", "latency")
+
+_RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
+
+
+@dataclass(frozen=True)
+class RawConstraint:
+    """A constraint as written, before parsing: target, type, body and where it came from."""
+
+    target: str
+    type: str
+    body: Mapping[str, Any]
+    source: str
+    file: str
+    path: str
+
+
+@dataclass
+class _Leaf:
+    name: str
+    cls: str
+    subclass: str | None
+    attributes: dict[str, Any]
+    instances: int
+    mesh_x: int
+    mesh_y: int
+    file: str
+    path: str
+    fanout_hint: tuple[str, ...] = ()
+
+
+@dataclass
+class _Fanout:
+    level: SpatialLevel
+    path: str
+
+
+@dataclass
+class _Scope:
+    """What a v0.4 node inherits from the containers enclosing it."""
+
+    attributes: dict[str, Any]
+    mesh_x: int = 1
+    mesh_y: int = 1
+
+    def copy(self) -> "_Scope":
+        return _Scope(dict(self.attributes), self.mesh_x, self.mesh_y)
+
+
+@dataclass
+class _Walk:
+    """Accumulates leaves, fan-outs, inline constraints and warnings while walking."""
+
+    file: str
+    names: Mapping[str, Any]
+    items: list[_Leaf | _Fanout] = field(default_factory=list)
+    constraints: list[RawConstraint] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_network_class(cls: str) -> bool:
+    """True for Timeloop network classes (substring match, like Timeloop)."""
+    return any(s in cls for s in NETWORK_CLASSES)
+
+
+def is_compute_only_class(cls: str) -> bool:
+    """True for compute classes that are not also buffer classes."""
+    return any(s in cls for s in COMPUTE_CLASSES) and not any(s in cls for s in BUFFER_CLASSES)
+
+
+def build_architecture(
+    raw: Any, file: str, variables: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> tuple[Architecture, list[RawConstraint], list[str]]:
+    """Build the architecture from the ``architecture:`` value read from ``file``.
+
+    ``variables`` are the evaluated spec variables.  Extra scalar keys directly under
+    ``architecture:`` (e.g. ``DIM: 32``) act as architecture-local variables;
+    ``overrides`` (variables given by the caller) take precedence over them.
+    Returns the architecture, the inline constraints of its nodes, and warnings.
+    """
+    arch = expect_mapping(raw, file, "architecture")
+    local_vars = dict(variables)
+    arch_attrs: dict[str, Any] = {k: variables[k] for k in INHERITED_VARIABLES if k in variables}
+    structural = {"version", "nodes", "subtree", "local", "name", "attributes"}
+    for key, value in arch.items():
+        if key in structural or isinstance(value, (dict, list)):
+            continue
+        if overrides and key in overrides:
+            value = overrides[key]
+        local_vars[key] = evaluate_attribute(value, local_vars, at(file, f"architecture.{key}"))
+        arch_attrs[key] = local_vars[key]
+    walk = _Walk(file, local_vars)
+    base = {k: variables[k] for k in INHERITED_VARIABLES if k in variables}
+    if "nodes" in arch:
+        name = _walk_v4(arch, walk, base)
+    elif "subtree" in arch or "local" in arch:
+        name = _walk_v3(arch, walk, base)
+    else:
+        raise SpecError(
+            "architecture has neither 'nodes' (v0.4) nor 'subtree'/'local' (v0.3)",
+            where=at(file, "architecture"),
+            accepted="'nodes: [!Container ..., !Component ...]' or 'subtree: [{name, local, subtree}]'",
+        )
+    nodes, networks = _assemble(walk)
+    return Architecture(name=name, nodes=nodes, attributes=arch_attrs, networks=networks), walk.constraints, walk.warnings
+
+
+# --------------------------------------------------------------------------- v0.4
+def _walk_v4(arch: Mapping[str, Any], walk: _Walk, base: dict[str, Any]) -> str:
+    nodes = expect_list(arch.get("nodes"), walk.file, "architecture.nodes", "a list of !Container/!Component nodes")
+    if not nodes:
+        raise SpecError("architecture has no nodes", where=at(walk.file, "architecture.nodes"), accepted="a non-empty list of nodes")
+    _walk_nodes(nodes, "architecture.nodes", walk, _Scope(dict(base)))
+    first = nodes[0]
+    if isinstance(first, dict) and getattr(first, "tag", "") == "!Container" and isinstance(first.get("name"), str):
+        return first["name"]
+    return arch.get("name") if isinstance(arch.get("name"), str) else "architecture"
+
+
+def _walk_nodes(nodes: list, path: str, walk: _Walk, scope: _Scope) -> None:
+    """Walk a v0.4 node list; containers affect the nodes after them (``scope`` is shared)."""
+    for i, node in enumerate(nodes):
+        _walk_nodes_single(node, f"{path}[{i}]", walk, scope)
+
+
+def _walk_nodes_single(node: Any, p: str, walk: _Walk, scope: _Scope) -> None:
+    tag = getattr(node, "tag", None)
+    if not isinstance(node, dict) or tag is None:
+        raise SpecError(
+            "architecture node has no tag",
+            where=at(walk.file, p),
+            accepted="nodes tagged !Container, !Component, !Parallel, !Hierarchical or !Nothing",
+        )
+    if tag == "!Nothing":
+        return
+    if tag == "!Container":
+        _container(node, p, walk, scope)
+    elif tag == "!Component":
+        _component_v4(node, p, walk, scope)
+    else:
+        children = expect_list(require(node, "nodes", walk.file, p, "'nodes: [...]'"), walk.file, f"{p}.nodes")
+        if tag == "!Parallel":
+            for j, child in enumerate(children):
+                _walk_nodes_single(child, f"{p}.nodes[{j}]", walk, scope.copy())
+        else:
+            inner = scope.copy()
+            for j, child in enumerate(children):
+                _walk_nodes_single(child, f"{p}.nodes[{j}]", walk, inner)
+
+
+def _evaluate_attributes(raw: Any, walk: _Walk, path: str, inherited: Mapping[str, Any]) -> dict[str, Any]:
+    """Evaluate a node's ``attributes`` in the scope variables + inherited + earlier siblings."""
+    attrs = normalize_keys(expect_mapping(raw, walk.file, path))
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        scope = {**walk.names, **inherited, **out}
+        out[key] = evaluate_attribute(value, scope, at(walk.file, f"{path}.{key}"))
+    return out
+
+
+def _container(node: dict, p: str, walk: _Walk, scope: _Scope) -> None:
+    name = expect_name(require(node, "name", walk.file, p, "a container 'name'"), walk.file, f"{p}.name")
+    attrs = _evaluate_attributes(node.get("attributes"), walk, f"{p}.attributes", scope.attributes)
+    scope.attributes.update({k: v for k, v in attrs.items() if k not in _PLACEMENT_KEYS})
+    constraints = expect_mapping(node.get("constraints"), walk.file, f"{p}.constraints")
+    spatial = node.get("spatial")
+    if spatial is not None or "spatial" in constraints:
+        mesh = normalize_keys(expect_mapping(spatial, walk.file, f"{p}.spatial", "a mapping {meshX, meshY}"))
+        bad = set(mesh) - {"meshX", "meshY"}
+        if bad:
+            raise SpecError(f"unknown key(s) {', '.join(sorted(bad))} in spatial", where=at(walk.file, f"{p}.spatial"), accepted="meshX, meshY")
+        fx = _positive_int(mesh.get("meshX", 1), walk, f"{p}.spatial.meshX")
+        fy = _positive_int(mesh.get("meshY", 1), walk, f"{p}.spatial.meshY")
+        scope.mesh_x *= fx
+        scope.mesh_y *= fy
+        walk.items.append(_Fanout(SpatialLevel(name=name, fanout_x=fx, fanout_y=fy), p))
+    _inline_constraints(name, constraints, walk, f"{p}.constraints")
+
+
+def _component_v4(node: dict, p: str, walk: _Walk, scope: _Scope) -> None:
+    name = expect_name(require(node, "name", walk.file, p, "a component 'name'"), walk.file, f"{p}.name")
+    cls = require(node, "class", walk.file, p, "a component 'class' (e.g. DRAM, SRAM, smartbuffer_SRAM, intmac)")
+    cls = expect_name(cls, walk.file, f"{p}.class")
+    attrs = _evaluate_attributes(node.get("attributes"), walk, f"{p}.attributes", scope.attributes)
+    merged = {**{k: v for k, v in scope.attributes.items()}, **attrs}
+    instances = scope.mesh_x * scope.mesh_y
+    for key, expected in (("meshX", scope.mesh_x), ("meshY", scope.mesh_y), ("instances", instances)):
+        if key in attrs:
+            given = _positive_int(attrs[key], walk, f"{p}.attributes.{key}")
+            if given != expected:
+                raise SpecError(
+                    f"{key}: {given} of component '{name}' disagrees with the enclosing containers "
+                    f"(spatial meshes give {scope.mesh_x}x{scope.mesh_y} = {instances} instances)",
+                    where=at(walk.file, f"{p}.attributes.{key}"),
+                    accepted=f"{key}: {expected}, or remove it (it is derived from the containers' spatial meshes)",
+                )
+    for key in _PLACEMENT_KEYS:
+        merged[key] = {"instances": instances, "meshX": scope.mesh_x, "meshY": scope.mesh_y}[key]
+    subclass = node.get("subclass")
+    walk.items.append(
+        _Leaf(name, cls, subclass if isinstance(subclass, str) else None, merged, instances, scope.mesh_x, scope.mesh_y, walk.file, p)
+    )
+    constraints = expect_mapping(node.get("constraints"), walk.file, f"{p}.constraints")
+    _inline_constraints(name, constraints, walk, f"{p}.constraints")
+
+
+def _inline_constraints(target: str, constraints: Mapping[str, Any], walk: _Walk, path: str) -> None:
+    for ctype, body in constraints.items():
+        if ctype in ("max_overbooked_proportion",) and not isinstance(body, dict):
+            body = {"proportion": body}
+        if ctype == "utilization" and not isinstance(body, dict):
+            body = {"min": body}
+        body = expect_mapping(body, walk.file, f"{path}.{ctype}")
+        walk.constraints.append(
+            RawConstraint(target, str(ctype), body, at(walk.file, f"{path}.{ctype}"), walk.file, f"{path}.{ctype}")
+        )
+
+
+def _positive_int(value: Any, walk: _Walk, path: str) -> int:
+    where = at(walk.file, path)
+    number = as_number(evaluate(value, walk.names, where) if isinstance(value, str) else value, where, path.rsplit(".", 1)[-1])
+    if not isinstance(number, int) or number < 1:
+        raise SpecError(f"expected a positive integer, got {value!r}", where=where, accepted="an integer >= 1")
+    return number
+
+
+# --------------------------------------------------------------------------- v0.3
+def _range_size(name: str, walk: _Walk, path: str) -> tuple[str, int]:
+    """``PE[0..15]`` -> ``("PE", 16)``; a plain name -> ``(name, 1)``."""
+    m = _RANGE.match(name.strip())
+    if not m:
+        if "[" in name:
+            raise SpecError(f"bad instance range in name '{name}'", where=at(walk.file, path), accepted="name[first..last], e.g. PE[0..15]")
+        return name.strip(), 1
+    lo, hi = int(m["lo"]), int(m["hi"])
+    if hi < lo:
+        raise SpecError(f"empty instance range in name '{name}'", where=at(walk.file, path), accepted="name[first..last] with last >= first")
+    return m["base"], hi - lo + 1
+
+
+def _walk_v3(arch: Mapping[str, Any], walk: _Walk, base: dict[str, Any]) -> str:
+    names: list[str] = []
+    _walk_tree(arch, "architecture", walk, dict(base), 1, (), names, root=True)
+    return names[0] if names else "architecture"
+
+
+def _walk_tree(
+    node: Mapping[str, Any],
+    path: str,
+    walk: _Walk,
+    inherited: dict[str, Any],
+    multiplication: int,
+    pending_ranges: tuple[str, ...],
+    names: list[str],
+    root: bool = False,
+) -> tuple[str, ...]:
+    if not root:
+        raw_name = expect_name(require(node, "name", walk.file, path, "a subtree 'name'"), walk.file, f"{path}.name")
+        base_name, size = _range_size(raw_name, walk, f"{path}.name")
+        names.append(base_name)
+        multiplication *= size
+        if size > 1:
+            pending_ranges = pending_ranges + (base_name,)
+        attrs = _evaluate_attributes(node.get("attributes"), walk, f"{path}.attributes", inherited)
+        inherited = {**inherited, **{k: v for k, v in attrs.items() if k not in _PLACEMENT_KEYS}}
+    for j, local in enumerate(expect_list(node.get("local"), walk.file, f"{path}.local")):
+        lp = f"{path}.local[{j}]"
+        local = expect_mapping(local, walk.file, lp, "a component mapping {name, class, attributes}")
+        raw_name = expect_name(require(local, "name", walk.file, lp, "a component 'name'"), walk.file, f"{lp}.name")
+        lname, lsize = _range_size(raw_name, walk, f"{lp}.name")
+        if "class" not in local:
+            walk.warnings.append(
+                f"{at(walk.file, lp)}: component '{lname}' has no 'class' and is ignored, as Timeloop ignores it"
+            )
+            continue
+        cls = expect_name(local["class"], walk.file, f"{lp}.class")
+        attrs = _evaluate_attributes(local.get("attributes"), walk, f"{lp}.attributes", inherited)
+        n = multiplication * lsize
+        instances, mesh_x, mesh_y = _v3_placement(lname, attrs, n, walk, lp)
+        merged = {**inherited, **attrs, "instances": instances, "meshX": mesh_x, "meshY": mesh_y}
+        subclass = local.get("subclass")
+        walk.items.append(
+            _Leaf(lname, cls, subclass if isinstance(subclass, str) else None, merged, instances, mesh_x, mesh_y, walk.file, lp, pending_ranges)
+        )
+        pending_ranges = ()
+    subtrees = expect_list(node.get("subtree"), walk.file, f"{path}.subtree")
+    if len(subtrees) > 1:
+        raise SpecError(
+            f"{len(subtrees)} subtrees at one level", where=at(walk.file, f"{path}.subtree"), accepted="exactly one subtree per level (as in Timeloop)"
+        )
+    for subtree in subtrees:
+        sub = expect_mapping(subtree, walk.file, f"{path}.subtree[0]")
+        pending_ranges = _walk_tree(sub, f"{path}.subtree[0]", walk, inherited, multiplication, pending_ranges, names)
+    return pending_ranges
+
+
+def _v3_placement(name: str, attrs: Mapping[str, Any], n: int, walk: _Walk, lp: str) -> tuple[int, int, int]:
+    """Instances and mesh of a v0.3 component (Timeloop's rules), cross-checked."""
+    instances = n
+    if "instances" in attrs:
+        given = _positive_int(attrs["instances"], walk, f"{lp}.attributes.instances")
+        if given != n:
+            raise SpecError(
+                f"instances: {given} of '{name}' disagrees with the enclosing instance ranges ({n})",
+                where=at(walk.file, f"{lp}.attributes.instances"),
+                accepted=f"instances: {n}, or remove it",
+            )
+    mx = _positive_int(attrs["meshX"], walk, f"{lp}.attributes.meshX") if "meshX" in attrs else None
+    my = _positive_int(attrs["meshY"], walk, f"{lp}.attributes.meshY") if "meshY" in attrs else None
+    if mx is None and my is None:
+        mx, my = instances, 1
+    elif my is None:
+        my = instances // mx if instances % mx == 0 else -1
+    elif mx is None:
+        mx = instances // my if instances % my == 0 else -1
+    if mx * my != instances or mx < 1 or my < 1:
+        raise SpecError(
+            f"mesh of '{name}' does not match its {instances} instances",
+            where=at(walk.file, f"{lp}.attributes"),
+            accepted=f"meshX * meshY == {instances}",
+        )
+    return instances, mx, my
+
+
+# --------------------------------------------------------------------------- common
+def _assemble(walk: _Walk) -> tuple[tuple[ArchNode, ...], tuple[NetworkComponent, ...]]:
+    networks = tuple(
+        NetworkComponent(leaf.name, leaf.cls, leaf.attributes, leaf.instances, leaf.subclass)
+        for leaf in walk.items
+        if isinstance(leaf, _Leaf) and is_network_class(leaf.cls)
+    )
+    items = [it for it in walk.items if not (isinstance(it, _Leaf) and is_network_class(it.cls))]
+    leaves = [it for it in items if isinstance(it, _Leaf)]
+    if not leaves:
+        raise SpecError("architecture has no components", where=at(walk.file, "architecture"), accepted="storage components and one compute component")
+    if not isinstance(items[-1], _Leaf):
+        raise SpecError(
+            f"the innermost node is the container '{items[-1].level.name}', not a compute component",
+            where=at(walk.file, items[-1].path),
+            accepted="a compute component (e.g. class intmac) as the last node",
+        )
+    compute = leaves[-1]
+    for leaf in leaves[:-1]:
+        if is_compute_only_class(leaf.cls):
+            raise SpecError(
+                f"compute component '{leaf.name}' (class {leaf.cls}) is not the innermost component",
+                where=at(leaf.file, leaf.path),
+                accepted="one compute component, last; storage classes above it",
+            )
+    taken = {it.name if isinstance(it, _Leaf) else it.level.name for it in items}
+    seen: set[str] = set()
+    for name in [it.name if isinstance(it, _Leaf) else it.level.name for it in items]:
+        if name in seen:
+            raise SpecError(f"two architecture nodes are named '{name}'", where=at(walk.file, "architecture"), accepted="unique node names")
+        seen.add(name)
+    nodes: list[ArchNode] = []
+    prev: _Leaf | None = None
+    explicit_x = explicit_y = 1
+    pending: list[SpatialLevel] = []
+    for it in items:
+        if isinstance(it, _Fanout):
+            pending.append(it.level)
+            explicit_x *= it.level.fanout_x
+            explicit_y *= it.level.fanout_y
+            continue
+        if prev is not None:
+            implicit = _implicit_fanout(prev, it, explicit_x, explicit_y, taken)
+            if implicit is not None:
+                pending.append(implicit)
+                taken.add(implicit.name)
+        nodes.extend(pending)
+        pending, explicit_x, explicit_y = [], 1, 1
+        nodes.append(_compute_level(it) if it is compute else _storage_level(it))
+        prev = it
+    return tuple(nodes), networks
+
+
+def _implicit_fanout(prev: _Leaf, leaf: _Leaf, ex: int, ey: int, taken: set[str]) -> SpatialLevel | None:
+    outer_x, outer_y = prev.mesh_x * ex, prev.mesh_y * ey
+    if leaf.instances == outer_x * outer_y:
+        return None
+    if leaf.mesh_x % outer_x or leaf.mesh_y % outer_y:
+        raise SpecError(
+            f"'{leaf.name}' has {leaf.instances} instances ({leaf.mesh_x}x{leaf.mesh_y}), which cannot be fed by "
+            f"'{prev.name}' with {prev.instances} instances ({prev.mesh_x}x{prev.mesh_y})"
+            + (f" through fan-outs of {ex}x{ey}" if ex * ey > 1 else ""),
+            where=at(leaf.file, leaf.path),
+            accepted="instance meshes that are multiples of the mesh of the level above",
+        )
+    fx, fy = leaf.mesh_x // outer_x, leaf.mesh_y // outer_y
+    hint = leaf.fanout_hint
+    name = hint[0] if len(hint) == 1 and hint[0] not in taken else f"{leaf.name}_fanout"
+    return SpatialLevel(name=name, fanout_x=fx, fanout_y=fy, implicit=True)
+
+
+def _attr_number(leaf: _Leaf, keys: tuple[str, ...]) -> int | float | None:
+    for key in keys:
+        if key in leaf.attributes and leaf.attributes[key] is not None:
+            return as_number(leaf.attributes[key], at(leaf.file, f"{leaf.path}.attributes.{key}"), key)
+    return None
+
+
+def _storage_level(leaf: _Leaf) -> StorageLevel:
+    where = at(leaf.file, f"{leaf.path}.attributes")
+    word_bits = _attr_number(leaf, ("word_bits", "word_width", "datawidth"))
+    word_bits = 16 if word_bits is None else word_bits
+    block = _attr_number(leaf, ("block_size", "n_words"))
+    cluster = _attr_number(leaf, ("cluster_size",))
+    width = _attr_number(leaf, ("width", "memory_width", "data_storage_width"))
+    if not isinstance(word_bits, int) or word_bits < 1:
+        raise SpecError(f"word bits of '{leaf.name}' must be a positive integer, got {word_bits!r}", where=where, accepted="datawidth / word_bits >= 1")
+    if block is None:
+        if width is not None and cluster:
+            block = int(width // cluster // word_bits)
+        elif width is not None:
+            block = int(width // word_bits)
+        else:
+            block = 1
+    elif width is not None and cluster and block * word_bits * cluster != width:
+        raise SpecError(
+            f"'{leaf.name}': block_size {block} * word bits {word_bits} * cluster_size {cluster} != width {width}",
+            where=where,
+            accepted="consistent width, block_size, cluster_size and datawidth",
+        )
+    block = max(1, int(block))
+    is_dram = "DRAM" in leaf.cls or leaf.attributes.get("technology") == "DRAM"
+    size: int | None = None
+    entries = _attr_number(leaf, ("entries",))
+    depth = _attr_number(leaf, ("depth", "memory_depth", "data_storage_depth"))
+    size_kb = _attr_number(leaf, ("sizeKB",))
+    if is_dram:
+        size = None
+    elif entries is not None:
+        size = int(entries)
+    elif depth is not None:
+        size = int(depth) * block
+    elif size_kb is not None:
+        size = int(size_kb * 1024 * 8 // word_bits)
+    if size is not None and size < 0:
+        raise SpecError(f"size of '{leaf.name}' is negative ({size})", where=where, accepted="entries / depth >= 0")
+    read_bw = _attr_number(leaf, ("read_bandwidth",))
+    write_bw = _attr_number(leaf, ("write_bandwidth",))
+    bandwidth = _attr_number(leaf, ("bandwidth",))
+    if bandwidth is not None:
+        read_bw = bandwidth / 2 if read_bw is None else read_bw
+        write_bw = bandwidth / 2 if write_bw is None else write_bw
+    shared_bw = _attr_number(leaf, ("shared_bandwidth",))
+    multiple_buffering = _attr_number(leaf, ("multiple_buffering",))
+    min_util = _attr_number(leaf, ("min_utilization",))
+    return StorageLevel(
+        name=leaf.name,
+        component_class=leaf.cls,
+        attributes=leaf.attributes,
+        instances=leaf.instances,
+        mesh_x=leaf.mesh_x,
+        mesh_y=leaf.mesh_y,
+        size_words=size,
+        word_bits=word_bits,
+        block_size=block,
+        read_bandwidth=None if read_bw is None else float(read_bw),
+        write_bandwidth=None if write_bw is None else float(write_bw),
+        shared_bandwidth=None if shared_bw is None else float(shared_bw),
+        multiple_buffering=1.0 if multiple_buffering is None else float(multiple_buffering),
+        min_utilization=0.0 if min_util is None else float(min_util),
+        subclass=leaf.subclass,
+    )
+
+
+def _compute_level(leaf: _Leaf) -> ComputeLevel:
+    return ComputeLevel(
+        name=leaf.name,
+        component_class=leaf.cls,
+        attributes=leaf.attributes,
+        instances=leaf.instances,
+        mesh_x=leaf.mesh_x,
+        mesh_y=leaf.mesh_y,
+        subclass=leaf.subclass,
+    )
