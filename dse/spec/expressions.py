@@ -71,6 +71,23 @@ ACCEPTED = (
     "and/or/not, 'a if c else b', and calls to " + ", ".join(sorted(ALLOWED_FUNCTIONS))
 )
 
+_NODE_NAMES = {
+    "Attribute": "attribute access",
+    "Subscript": "subscript",
+    "Lambda": "lambda",
+    "ListComp": "comprehension",
+    "SetComp": "comprehension",
+    "DictComp": "comprehension",
+    "GeneratorExp": "comprehension",
+    "NamedExpr": "assignment (:=)",
+    "Starred": "star-unpacking",
+    "JoinedStr": "f-string",
+    "Dict": "dict literal",
+    "Set": "set literal",
+    "Await": "await",
+    "Yield": "yield",
+}
+
 #: Exponents above this are refused (``2**10**10`` would hang the loader).
 _MAX_EXPONENT = 4096
 
@@ -169,7 +186,7 @@ class _Evaluator(ast.NodeVisitor):
         return SpecError(f"{what} is not allowed in expression '{self.text}'", where=self.where, accepted=ACCEPTED)
 
     def generic_visit(self, node: ast.AST) -> Any:
-        raise self._refuse(f"{type(node).__name__.lower()} syntax")
+        raise self._refuse(_NODE_NAMES.get(type(node).__name__, f"{type(node).__name__} syntax"))
 
     def visit_Constant(self, node: ast.Constant) -> Any:
         if isinstance(node.value, (int, float, str, bool)):
