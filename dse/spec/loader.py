@@ -15,7 +15,9 @@ merged the way timeloopfe merges its inputs:
   accumulate by class name.
 
 A top-level ``mapping:`` (a fixed mapping) is not part of a :class:`Spec`; read it
-with :func:`dse.spec.mapping.load_mapping`.
+with :func:`dse.spec.mapping.load_mapping`.  A file whose top-level keys are all
+unknown is an error (a typo such as ``constraint:``); unknown keys next to known
+ones (e.g. a holder of YAML anchors) are ignored with a warning.
 """
 from __future__ import annotations
 
@@ -161,9 +163,12 @@ def _collect(col: _Collected, file: str, data: Any, from_dir: bool) -> None:
             col.warnings.append(f"{file}: not a spec file (no {', '.join(TOP_LEVEL_KEYS[:5])}...); skipped")
             return
     data = expect_mapping(data, file, "", "a mapping with top-level keys such as architecture, problem, constraints")
+    known = any(k in TOP_LEVEL_KEYS for k in data)
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            raise SpecError(f"unknown top-level key '{key}'", where=at(file, str(key)), accepted=", ".join(TOP_LEVEL_KEYS))
+            if not known:
+                raise SpecError(f"unknown top-level key '{key}'", where=at(file, str(key)), accepted=", ".join(TOP_LEVEL_KEYS))
+            col.warnings.append(f"{file}: unknown top-level key '{key}' ignored (accepted: {', '.join(TOP_LEVEL_KEYS)})")
     for key in ("architecture", "problem", "mapper"):
         if key in data:
             if key in col.sections:
