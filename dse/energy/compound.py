@@ -38,13 +38,27 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from dse.errors import EstimationError
-from dse.energy._expressions import evaluate_attribute
+from dse.errors import DseError, EstimationError
+from dse.spec.expressions import evaluate_attribute as _spec_evaluate_attribute
 from dse.energy.estimators import Estimators
 from dse.energy.tables import Estimate
 
 #: Attributes a subcomponent inherits from its parent when it does not set them.
 PROPAGATED_KEYS = ("technology", "global_cycle_seconds", "cycle_seconds", "action_latency_cycles", "n_instances")
+
+def evaluate_attribute(value: Any, names: Mapping[str, Any], where: str) -> Any:
+    """Accelergy attribute evaluation ("strings allowed") via :mod:`dse.spec.expressions`.
+
+    Strings that are not expressions over defined names (``"32nm"``, ``"SAR"``) stay
+    strings; errors become :class:`EstimationError` naming ``where``.
+    """
+    try:
+        return _spec_evaluate_attribute(value, names, where)
+    except DseError as err:
+        raise EstimationError(err.message, where=err.where or where, accepted=err.accepted) from None
+    except (ArithmeticError, TypeError, ValueError) as err:
+        raise EstimationError(f"cannot evaluate {value!r}: {err}", where=where) from None
+
 
 _RANGE_RE = re.compile(r"^(?P<base>[^\[]+)\[(?P<inside>[^\]]*)\]\s*$")
 
