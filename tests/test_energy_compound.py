@@ -105,3 +105,20 @@ def test_hand_written_compound_with_literal_merge_key():
     assert m.energy("pair", {"technology": "40nm"}, "burst").value == pytest.approx(4 * 3 * one)
     assert m.area("pair", {"technology": "40nm"}).value == pytest.approx(4 * 278 * 16 / 32)
     assert m.actions("pair") == ("write", "update", "burst")
+
+
+def test_pim_compounds_by_hand():
+    """transformer_pim components over the shipped PIM tables (reference PIM table values)."""
+    m = ComponentModel(load_components([DATA / "components_pim"]), Estimators.default(entry_points=False))
+    # A2D: nCells = 16/2 = 8 sample-and-holds x 16 DAC cycles + 8*16 = 128 ADC conversions (8-bit SAR, 1.66 pJ)
+    a2d = m.energy("A2D_conversion_system", {}, "convert")
+    assert a2d.value == pytest.approx(8 * 16 * 8.13e-6 + 128 * 1.66)
+    # D2A: nArrays = 8 DACs x 16 cycles (1-bit DAC, 0.0033 pJ)
+    assert m.energy("D2A_conversion_system", {}, "convert").value == pytest.approx(8 * 16 * 0.0033)
+    # memcell_compute: 8 two-bit memristor cells x 16 input bits (1.83e-3 pJ)
+    assert m.energy("memcell_compute", {}, "compute").value == pytest.approx(8 * 16 * 1.83e-3)
+    # digital accumulation: 8*16 shift-and-adds (0.0418 pJ) + 14 reads and 14 writes of a 128x16 SRAM
+    acc = m.energy("digital_accumulation_system", {}, "accumulate").value
+    sram = m.estimators.energy("SRAM", {"technology": "32nm", "width": 16, "depth": 128}, "read").value
+    sram_w = m.estimators.energy("SRAM", {"technology": "32nm", "width": 16, "depth": 128}, "write").value
+    assert acc == pytest.approx(128 * 0.0418 + 14 * (sram + sram_w))

@@ -115,3 +115,19 @@ def test_estimate_and_override():
         override(t, EnergyAreaTables((ComponentEnergy("Nope", "", 1, {}),)))
 
 
+
+
+def test_entry_point_plugins(monkeypatch):
+    from importlib import metadata
+
+    class _EP:
+        name, value = "ep_mac", "pkg:obj"
+
+        def load(self):
+            return _Mac()
+
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [_EP()] if group == "dse.estimators" else [])
+    est = Estimators.default(entry_points=False).with_entry_points()
+    assert est.has_class("ep_mac")
+    assert est.energy("ep_mac", {}, "compute").value == 0.5
+    assert Estimators.default().has_class("ep_mac")
