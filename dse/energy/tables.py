@@ -8,8 +8,8 @@ A *table set* is a ``<anything>.table.yaml`` file::
     path_to_data_dir: ./data         # folder of <primitive class>.csv files
     dse_scaling:                     # optional, dse extension: how to fill gaps
       SRAM:
-        depth: {interpolate: loglog, energy_exponent: 0.53, area_exponent: 0.99}
-        width: {interpolate: linear, energy_exponent: 1.08, area_exponent: 0.92}
+        depth: {interpolate: loglog, energy_exponent: 0.5266, area_exponent: 0.9903}
+        width: {interpolate: linear, energy_exponent: 1.0796, area_exponent: 0.9134}
     technology_scaling: {energy_exponent: 2.0, area_exponent: 2.0}   # optional
 
 Each CSV is named after the primitive class it estimates (``SRAM.csv``).  Its
