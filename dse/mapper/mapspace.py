@@ -1,0 +1,446 @@
+"""The map-space of one (architecture, workload, constraints): Timeloop uber semantics.
+
+Factor slots are every storage level's temporal loops and every fan-out's spatial
+loops.  Each dimension's bound is split over the slots as an ordered
+factorization honouring the factor constraints (``=``, ``<=``, ``>=``, ``=0`` for
+"all that remains"); dimensions are then combined with pruning on buffer
+capacities (a lower bound with the not-yet-placed dimensions at 1) and fan-out
+sizes.  Permutations per level honour pinned innermost loops; equivalent orders
+(same reuse for every data space) are generated once unless ``all_permutations``.
+Keep/bypass: constrained data spaces are fixed, the others may be kept or bypassed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import permutations, product
+from math import prod
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from dse.errors import NoValidMappingError, SpecError
+from dse.model.nest import MappingBatch, ModelContext
+from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping
+from dse.spec.types import Constraint, FactorConstraint, SpatialLevel, StorageLevel
+
+
+def divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One place factors can go: a storage level's temporal loops or a fan-out's spatial loops."""
+
+    kind: str  # "temporal" | "spatial"
+    name: str
+    index: int  # storage level index k, or fan-out index f
+
+
+@dataclass(frozen=True)
+class SlotRule:
+    """What one slot allows for one dimension."""
+
+    exact: int | None = None  # '=' value; 0 = all that remains
+    at_most: int | None = None
+    at_least: int | None = None
+    source: str = ""
+
+    def allows(self, f: int, remaining: int) -> bool:
+        if self.exact is not None:
+            return f == (remaining if self.exact == 0 else self.exact)
+        if self.at_most is not None and f > self.at_most:
+            return False
+        if self.at_least is not None and f < self.at_least:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class MapSpace:
+    ctx: ModelContext
+    slots: tuple[Slot, ...]  # innermost first
+    rules: tuple[tuple[SlotRule, ...], ...]  # [slot][dim]
+    pinned: tuple[tuple[str, ...], ...]  # per storage level: pinned innermost-first dims
+    keep_options: tuple[np.ndarray, ...]  # each [K, S] bool
+    splits: tuple[tuple[frozenset[str] | None, frozenset[str] | None], ...]  # per fan-out: dims forced to X / Y
+    constraints: tuple[Constraint, ...]
+    min_utilization: float = 0.0
+
+
+def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designer_keeps: bool = False) -> MapSpace:
+    """Resolve the constraints into per-slot rules; errors name the offending constraint.
+
+    ``designer_keeps``: a level whose constraints list data spaces to keep bypasses the
+    others (instead of letting the mapper try keeping them too).
+    """
+    arch, dims = ctx.arch, ctx.dims
+    names = {n.name: n for n in arch.nodes}
+    slots: list[Slot] = []
+    for k in range(ctx.n_levels - 1, -1, -1):  # innermost first: fan-outs below level k, then level k
+        for f, fan in enumerate(ctx.fanouts):
+            if ctx.fanout_above_level[f] == k:
+                slots.append(Slot("spatial", fan.name, f))
+        slots.append(Slot("temporal", ctx.levels[k].name, k))
+    rules = {(s.kind, s.name): {d: SlotRule() for d in dims} for s in slots}
+    pinned: dict[str, tuple[str, ...]] = {l.name: () for l in ctx.levels}
+    splits: dict[str, tuple] = {f.name: (None, None) for f in ctx.fanouts}
+    keep_fixed: dict[str, dict[str, bool]] = {l.name: {} for l in ctx.levels}
+    min_util = 0.0
+    for c in constraints:
+        where = c.source or f"constraint on {c.target}"
+        if c.target not in names and c.type not in ("utilization",):
+            raise SpecError(f"constraint targets unknown level '{c.target}'", where, ", ".join(arch.node_names))
+        node = names.get(c.target)
+        if c.type in ("temporal", "spatial"):
+            kind = c.type
+            target = c.target
+            if kind == "spatial" and isinstance(node, StorageLevel):
+                below = _fanout_below(ctx, c.target)
+                if below is None:
+                    raise SpecError(f"spatial constraint on '{c.target}' but it has no fan-out below it", where,
+                                    ", ".join(f.name for f in ctx.fanouts) or "no spatial constraints")
+                target = below
+            if kind == "temporal" and not isinstance(node, StorageLevel):
+                raise SpecError(f"temporal constraint on '{c.target}', which is not a storage level", where,
+                                ", ".join(l.name for l in ctx.levels))
+            if (kind, target) not in rules:
+                raise SpecError(f"{kind} constraint on '{c.target}' has no matching slot", where,
+                                ", ".join(s.name for s in slots if s.kind == kind))
+            slot_rules = rules[(kind, target)]
+            for fc in c.factors:
+                if fc.dim not in slot_rules:
+                    raise SpecError(f"factor on unknown dimension '{fc.dim}'", where, ", ".join(dims))
+                slot_rules[fc.dim] = _merge(slot_rules[fc.dim], fc, where)
+            if c.permutation and kind == "temporal":
+                pinned[target] = tuple(d for d in c.permutation if d in dims)
+            if kind == "spatial" and c.split is not None and c.permutation:
+                perm = [d for d in c.permutation if d in dims]
+                splits[target] = (frozenset(perm[: c.split]), frozenset(perm[c.split:]))
+        elif c.type in ("dataspace", "datatype", "bypass"):
+            for ds in c.keep or ():
+                if ds not in ctx.ds_names:
+                    raise SpecError(f"keeps unknown data space '{ds}'", where, ", ".join(ctx.ds_names))
+                keep_fixed[c.target][ds] = True
+            for ds in c.bypass or ():
+                if ds not in ctx.ds_names:
+                    raise SpecError(f"bypasses unknown data space '{ds}'", where, ", ".join(ctx.ds_names))
+                keep_fixed[c.target][ds] = False
+        elif c.type == "utilization":
+            min_util = max(min_util, c.min_utilization or 0.0)
+    for l in ctx.levels:
+        if l.min_utilization:
+            min_util = max(min_util, l.min_utilization)
+    # keep options: the outermost level keeps everything; free choices enumerated.  With
+    # ``designer_keeps`` a level that names what it keeps bypasses what it does not name.
+    free = [(k, s) for k, l in enumerate(ctx.levels) for s, ds in enumerate(ctx.ds_names)
+            if k > 0 and ds not in keep_fixed[l.name]
+            and not (designer_keeps and any(keep_fixed[l.name].values()))]
+    base = np.zeros((ctx.n_levels, len(ctx.ds_names)), dtype=bool)
+    for k, l in enumerate(ctx.levels):
+        for s, ds in enumerate(ctx.ds_names):
+            default = not (designer_keeps and any(keep_fixed[l.name].values()))
+            base[k, s] = True if k == 0 else keep_fixed[l.name].get(ds, default)
+    options = []
+    for bits in product((True, False), repeat=len(free)):
+        opt = base.copy()
+        for (k, s), b in zip(free, bits):
+            opt[k, s] = b
+        options.append(opt)
+    return MapSpace(ctx, tuple(slots), tuple(tuple(rules[(s.kind, s.name)][d] for d in dims) for s in slots),
+                    tuple(pinned[l.name] for l in ctx.levels), tuple(options),
+                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util)
+
+
+def _fanout_below(ctx: ModelContext, level: str) -> str | None:
+    k = [l.name for l in ctx.levels].index(level)
+    for f, fan in enumerate(ctx.fanouts):
+        if ctx.fanout_above_level[f] == k:
+            return fan.name
+    return None
+
+
+def _merge(rule: SlotRule, fc: FactorConstraint, where: str) -> SlotRule:
+    exact, lo, hi = rule.exact, rule.at_least, rule.at_most
+    if fc.op == "=":
+        if exact is not None and exact != fc.value:
+            raise SpecError(f"conflicting constraints {fc.dim}={exact} and {fc.dim}={fc.value}", where, "one value per dimension")
+        exact = fc.value
+    elif fc.op == "<=":
+        hi = fc.value if hi is None else min(hi, fc.value)
+    elif fc.op == ">=":
+        lo = fc.value if lo is None else max(lo, fc.value)
+    if exact not in (None, 0) and ((lo is not None and exact < lo) or (hi is not None and exact > hi)):
+        raise SpecError(f"conflicting constraints on {fc.dim}: ={exact} with bounds [{lo or 1}, {hi or 'inf'}]", where,
+                        "constraints that some factor satisfies")
+    if lo is not None and hi is not None and lo > hi:
+        raise SpecError(f"conflicting constraints {fc.dim}>={lo} and {fc.dim}<={hi}", where, "a non-empty range")
+    return SlotRule(exact, hi, lo, where)
+
+
+# --------------------------------------------------------------------------- factorizations
+def dim_factorizations(bound: int, rules: Sequence[SlotRule]) -> list[tuple[int, ...]]:
+    """All ordered factorizations of ``bound`` over the slots (innermost first) allowed by ``rules``."""
+    out: list[tuple[int, ...]] = []
+    n = len(rules)
+
+    def rec(i: int, remaining: int, acc: tuple[int, ...]) -> None:
+        if i == n - 1:
+            if rules[i].allows(remaining, remaining):
+                out.append(acc + (remaining,))
+            return
+        r = rules[i]
+        cands = [remaining] if r.exact == 0 else ([r.exact] if r.exact else divisors(remaining))
+        for f in cands:
+            if remaining % f == 0 and r.allows(f, remaining):
+                rec(i + 1, remaining // f, acc + (f,))
+
+    rec(0, bound, ())
+    return out
+
+
+def enumerate_factors(space: MapSpace, keep: np.ndarray) -> np.ndarray:
+    """All factor assignments [N, n_slots, D] that fit fan-outs and capacities (for one keep option)."""
+    ctx = space.ctx
+    D = len(ctx.dims)
+    n_slots = len(space.slots)
+    per_dim = []
+    for d in range(D):
+        facts = dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
+        per_dim.append(np.array(facts, dtype=np.int64).reshape(-1, n_slots))
+        if not facts:
+            return np.zeros((0, n_slots, D), dtype=np.int64)
+    cur = np.ones((1, n_slots, D), dtype=np.int64)
+    order = sorted(range(D), key=lambda d: len(per_dim[d]))
+    for d in order:
+        f = per_dim[d]
+        if len(f) == 1:
+            cur[:, :, d] = f[0]
+            continue
+        nxt = np.repeat(cur, len(f), axis=0)
+        nxt[:, :, d] = np.tile(f, (len(cur), 1))
+        cur = nxt[_fits(space, keep, nxt)]
+        if len(cur) == 0:
+            break
+    return cur
+
+
+def _fits(space: MapSpace, keep: np.ndarray, fac: np.ndarray) -> np.ndarray:
+    """Prune on fan-out sizes and capacities (dimensions not yet placed are 1: a lower bound)."""
+    ctx = space.ctx
+    ok = np.ones(len(fac), dtype=bool)
+    ext = np.ones((len(fac), len(ctx.dims)), dtype=np.int64)
+    for i, slot in enumerate(space.slots):  # innermost first
+        ext = ext * fac[:, i, :]
+        if slot.kind == "spatial":
+            fan = ctx.fanouts[slot.index]
+            ok &= np.prod(fac[:, i, :], axis=1) <= fan.fanout
+        else:
+            lvl = ctx.levels[slot.index]
+            if lvl.size_words is None:
+                continue
+            used = np.zeros(len(fac), dtype=np.int64)
+            for s, ranks in enumerate(ctx.projections):
+                if not keep[slot.index, s]:
+                    continue
+                size = np.ones(len(fac), dtype=np.int64)
+                for terms in ranks:
+                    span = np.ones(len(fac), dtype=np.int64)
+                    for d, c in terms:
+                        span = span + (ext[:, d] - 1) * c
+                    size = size * span
+                used += size
+            ok &= used <= lvl.size_words / max(lvl.multiple_buffering, 1e-12)
+    return ok
+
+
+# --------------------------------------------------------------------------- permutations
+def level_orders(space: MapSpace, k: int, active: frozenset[str], all_permutations: bool) -> list[tuple[str, ...]]:
+    """Candidate loop orders (innermost first) of the active dims of level k."""
+    ctx = space.ctx
+    pinned = [d for d in space.pinned[k] if d in active]
+    free = sorted(active - set(pinned), key=ctx.dims.index)
+    if len(free) <= 1:
+        return [tuple(pinned + free)]
+    if len(free) > 5:
+        cands = [tuple([d] + [x for x in free if x != d]) for d in free]
+    else:
+        cands = list(permutations(free))
+    orders = [tuple(pinned) + c for c in cands]
+    if all_permutations:
+        return orders
+    # keep one order per reuse signature: for each data space, the irrelevant loops of the innermost run
+    seen, out = set(), []
+    rel = {ds: {ctx.dims[i] for i in np.nonzero(ctx.relevant[s])[0]} for s, ds in enumerate(ctx.ds_names)}
+    for o in orders:
+        sig = []
+        for ds in ctx.ds_names:
+            run = []
+            for d in o:
+                if d in rel[ds]:
+                    break
+                run.append(d)
+            sig.append(frozenset(run))
+        sig_t = tuple(sig)
+        if sig_t not in seen:
+            seen.add(sig_t)
+            out.append(o)
+    return out
+
+
+def expand_batches(space: MapSpace, keep: np.ndarray, fac: np.ndarray, all_permutations: bool,
+                   chunk: int = 65536) -> Iterator[tuple[MappingBatch, np.ndarray, np.ndarray]]:
+    """Yield (batch, factor-row index, permutation-choice index) chunks covering every permutation candidate."""
+    ctx = space.ctx
+    K, D = ctx.n_levels, len(ctx.dims)
+    t_slot = [i for i, s in enumerate(space.slots) if s.kind == "temporal"]
+    t_level = [space.slots[i].index for i in t_slot]
+    s_slot = [i for i, s in enumerate(space.slots) if s.kind == "spatial"]
+    s_fan = [space.slots[i].index for i in s_slot]
+    temporal = np.ones((len(fac), K, D), dtype=np.int64)
+    temporal[:, t_level, :] = fac[:, t_slot, :]
+    spatial = np.ones((len(fac), len(ctx.fanouts), D), dtype=np.int64)
+    if s_slot:
+        spatial[:, s_fan, :] = fac[:, s_slot, :]
+    active = temporal > 1  # [N, K, D]
+    # group rows by their active pattern; each group shares the permutation candidates
+    key = np.packbits(active.reshape(len(fac), -1), axis=1)
+    _, group_of, = np.unique(key, axis=0, return_inverse=True)[0:2]
+    group_of = group_of.reshape(-1)
+    for g in range(group_of.max() + 1 if len(fac) else 0):
+        rows = np.nonzero(group_of == g)[0]
+        pattern = active[rows[0]]
+        per_level = []
+        for k in range(K):
+            act = frozenset(ctx.dims[d] for d in range(D) if pattern[k, d])
+            orders = level_orders(space, k, act, all_permutations)
+            ranks = []
+            for o in orders:
+                r = np.arange(D, dtype=np.int64) + D  # inactive dims outermost
+                for pos, dname in enumerate(o):
+                    r[ctx.dims.index(dname)] = pos
+                ranks.append(r)
+            per_level.append(np.array(ranks))
+        combos = list(product(*[range(len(p)) for p in per_level]))
+        combo_ranks = np.stack([np.stack([per_level[k][c[k]] for k in range(K)]) for c in combos])  # [P, K, D]
+        P = len(combos)
+        total = len(rows) * P
+        for start in range(0, total, chunk):
+            idx = np.arange(start, min(total, start + chunk))
+            r_i, p_i = rows[idx // P], idx % P
+            sx, sy = _split_xy(space, spatial[r_i])
+            yield (MappingBatch(temporal[r_i], combo_ranks[p_i], sx, sy, np.broadcast_to(keep, (len(idx),) + keep.shape)),
+                   r_i, p_i)
+
+
+def _split_xy(space: MapSpace, spatial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Assign each fan-out's spatial factors to X or Y (forced by ``split`` constraints, else first fit)."""
+    ctx = space.ctx
+    sx = np.ones_like(spatial)
+    sy = np.ones_like(spatial)
+    for f, fan in enumerate(ctx.fanouts):
+        force_x, force_y = space.splits[f]
+        px = np.ones(len(spatial), dtype=np.int64)
+        py = np.ones(len(spatial), dtype=np.int64)
+        for d, dname in enumerate(ctx.dims):
+            v = spatial[:, f, d]
+            if force_x is not None and dname in force_x:
+                to_x = np.ones(len(v), dtype=bool)
+            elif force_y is not None and dname in force_y:
+                to_x = np.zeros(len(v), dtype=bool)
+            else:
+                to_x = (px * v <= fan.fanout_x) & ~((fan.fanout_x == 1) & (v > 1))
+            sx[:, f, d] = np.where(to_x, v, 1)
+            sy[:, f, d] = np.where(to_x, 1, v)
+            px *= sx[:, f, d]
+            py *= sy[:, f, d]
+    return sx, sy
+
+
+def batch_row_to_mapping(space: MapSpace, batch: MappingBatch, i: int) -> Mapping:
+    """Turn row ``i`` of a batch into a typed :class:`Mapping`."""
+    ctx = space.ctx
+    temporal = []
+    for k, lvl in enumerate(ctx.levels):
+        dims = [d for d in range(len(ctx.dims)) if batch.temporal[i, k, d] > 1]
+        dims.sort(key=lambda d: -batch.rank[i, k, d])  # outermost first
+        loops = tuple((ctx.dims[d], int(batch.temporal[i, k, d])) for d in dims)
+        keep = frozenset(ds for s, ds in enumerate(ctx.ds_names) if batch.keep[i, k, s])
+        temporal.append(TemporalMapping(lvl.name, loops, keep))
+    spatial = []
+    for f, fan in enumerate(ctx.fanouts):
+        x = tuple((ctx.dims[d], int(batch.spatial_x[i, f, d])) for d in range(len(ctx.dims)) if batch.spatial_x[i, f, d] > 1)
+        y = tuple((ctx.dims[d], int(batch.spatial_y[i, f, d])) for d in range(len(ctx.dims)) if batch.spatial_y[i, f, d] > 1)
+        spatial.append(SpatialMapping(fan.name, x, y))
+    return Mapping(tuple(temporal), tuple(spatial))
+
+
+def explain_empty(space: MapSpace) -> str:
+    """Say which constraints, capacities or fan-out limits rule out every mapping."""
+    ctx = space.ctx
+    reasons = []
+    n_slots = len(space.slots)
+    for d, dname in enumerate(ctx.dims):
+        facts = dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
+        if not facts:
+            cons = [f"{space.slots[s].name}: {_rule_text(dname, space.rules[s][d])}" for s in range(n_slots)
+                    if space.rules[s][d] != SlotRule()]
+            reasons.append(f"dimension {dname}={int(ctx.bounds[d])} cannot be split over the levels under the constraints "
+                           f"({'; '.join(cons) or 'none'})")
+    if reasons:
+        return "; ".join(reasons)
+    # smallest factors each slot must take
+    min_fac = np.ones((1, n_slots, len(ctx.dims)), dtype=np.int64)
+    for s in range(n_slots):
+        for d in range(len(ctx.dims)):
+            r = space.rules[s][d]
+            if r.exact:
+                min_fac[0, s, d] = r.exact
+            elif r.at_least:
+                min_fac[0, s, d] = r.at_least
+    for keep in space.keep_options[:1]:
+        ext = np.ones(len(ctx.dims), dtype=np.int64)
+        for i, slot in enumerate(space.slots):
+            ext = ext * min_fac[0, i]
+            forced = {ctx.dims[d]: int(min_fac[0, i, d]) for d in range(len(ctx.dims)) if min_fac[0, i, d] > 1}
+            if slot.kind == "spatial":
+                fan = ctx.fanouts[slot.index]
+                if prod(forced.values()) > fan.fanout:
+                    reasons.append(f"fan-out {fan.name} has {fan.fanout} instances but the constraints force spatial factors "
+                                   f"{forced} (product {prod(forced.values())})")
+                continue
+            lvl = ctx.levels[slot.index]
+            if lvl.size_words is None:
+                continue
+            needs = []
+            for s, ranks in enumerate(ctx.projections):
+                if keep[slot.index, s]:
+                    size = prod(sum((int(ext[d]) - 1) * c for d, c in terms) + 1 for terms in ranks)
+                    needs.append((ctx.ds_names[s], size))
+            total = sum(n for _, n in needs)
+            cap = lvl.size_words / max(lvl.multiple_buffering, 1e-12)
+            if total > cap:
+                cons = ", ".join(f"{k}={v}" for k, v in forced.items()) or "no factor constraint at this level"
+                reasons.append(f"{lvl.name} holds {cap:g} words but every mapping needs >= {total} words there "
+                               f"({', '.join(f'{n} {ds}' for ds, n in needs)}) under the constraints ({cons} and those below it)")
+    if not reasons:
+        reasons.append("every combination of factors overflows some buffer or fan-out (no single constraint is "
+                       "to blame; try relaxing factor constraints or enlarging the buffers)")
+    return "; ".join(reasons)
+
+
+def _rule_text(d: str, r: SlotRule) -> str:
+    parts = []
+    if r.exact is not None:
+        parts.append(f"{d}={r.exact}")
+    if r.at_most is not None:
+        parts.append(f"{d}<={r.at_most}")
+    if r.at_least is not None:
+        parts.append(f"{d}>={r.at_least}")
+    return " ".join(parts)
+
+
+__all__ = ["MapSpace", "Slot", "SlotRule", "build_mapspace", "dim_factorizations", "enumerate_factors",
+           "expand_batches", "batch_row_to_mapping", "explain_empty", "level_orders", "divisors", "NoValidMappingError",
+           "SpatialLevel"]

@@ -1,0 +1,234 @@
+"""Search algorithms over a :class:`~dse.mapper.mapspace.MapSpace`.
+
+``dse`` (default) and ``linear_pruned``: every factorization that fits (capacity
+and fan-out pruning while dimensions are combined) x every loop order that
+changes reuse (one order per reuse signature), x every free keep/bypass choice,
+evaluated in numpy batches.  Deterministic, no luck involved: it finds the
+optimum of the perfect-factorization map-space under the given metrics.
+``exhaustive``: the same with every loop order.  ``random`` / ``random_pruned``:
+seeded uniform sampling of factorizations (unpruned / pruned) and orders until
+``search_size``, ``victory_condition`` (consecutive valid mappings without
+improvement) or ``timeout``.  ``hybrid``: seeded random factorizations, each
+with all its loop orders (Timeloop's hybrid idea).
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from dse.errors import DseError, NoValidMappingError
+from dse.mapper.mapspace import (MapSpace, batch_row_to_mapping, build_mapspace, dim_factorizations,
+                                 enumerate_factors, expand_batches, explain_empty)
+from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
+from dse.spec.types import Constraint, MapperOptions
+
+ALGORITHMS = ("dse", "exhaustive", "linear_pruned", "random", "random_pruned", "hybrid")
+METRICS = ("edp", "delay", "energy", "last_level_accesses")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Outcome of a mapper run."""
+
+    best: ModelResult | None
+    evaluated: int
+    valid: int
+    wall_s: float
+    algorithm: str
+    stopped_by: str  # exhausted | timeout | search_size | victory_condition
+    space_size: int  # factorizations that fit, times loop orders (for enumerating algorithms)
+
+
+def _metric_arrays(res: BatchResult, metrics: Sequence[str]) -> list[np.ndarray]:
+    out = []
+    for m in metrics:
+        if m == "edp":
+            out.append(res.edp_j_cycles)
+        elif m in ("delay", "cycles"):
+            out.append(res.cycles.astype(float))
+        elif m == "energy":
+            out.append(res.energy_pj)
+        elif m == "last_level_accesses":
+            out.append(res.last_level_accesses.astype(float))
+        else:
+            raise DseError(f"unknown optimization metric '{m}'", "mapper.optimization_metrics", ", ".join(METRICS))
+    return out
+
+
+class _Best:
+    """Lexicographic best-so-far (ties broken by enumeration order, so results are deterministic)."""
+
+    def __init__(self, metrics: Sequence[str], min_util: float):
+        self.metrics = tuple(metrics)
+        self.min_util = min_util
+        self.key: tuple | None = None
+        self.batch: MappingBatch | None = None
+        self.row = -1
+        self.evaluated = 0
+        self.valid = 0
+        self.since_improvement = 0
+
+    def offer(self, ctx: ModelContext, batch: MappingBatch, order_key: np.ndarray) -> bool:
+        res = evaluate_batch(ctx, batch)
+        ok = res.valid & (res.utilization >= self.min_util - 1e-12)
+        self.evaluated += batch.size
+        n_ok = int(ok.sum())
+        self.valid += n_ok
+        if not n_ok:
+            self.since_improvement += 0
+            return False
+        idx = np.nonzero(ok)[0]
+        cols = [a[idx] for a in _metric_arrays(res, self.metrics)]
+        # lexsort: last key is primary
+        order = np.lexsort([order_key[idx]] + cols[::-1])
+        i = idx[order[0]]
+        key = tuple(float(c[order[0]]) for c in cols) + (int(order_key[i]),)
+        if self.key is None or key < self.key:
+            self.key = key
+            self.batch = MappingBatch(*(a[i:i + 1].copy() for a in (batch.temporal, batch.rank, batch.spatial_x,
+                                                                      batch.spatial_y, batch.keep)))
+            self.since_improvement = 0
+            return True
+        self.since_improvement += n_ok
+        return False
+
+
+def _enumerate_worker(args) -> tuple:
+    ctx, space, keep, fac, all_perm, metrics, min_util, offset, deadline = args
+    best = _Best(metrics, min_util)
+    for batch, r_i, p_i in expand_batches(space, keep, fac, all_perm):
+        best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
+        if deadline and time.monotonic() > deadline:
+            return best.key, best.batch, best.evaluated, best.valid, True
+    return best.key, best.batch, best.evaluated, best.valid, False
+
+
+def search(ctx: ModelContext, constraints: Sequence[Constraint], options: MapperOptions,
+           progress: Callable[[int, int, float | None], None] | None = None) -> SearchResult:
+    """Find the best mapping; raise :class:`NoValidMappingError` with the reason if none fits."""
+    algo = options.algorithm or "dse"
+    if algo not in ALGORITHMS:
+        raise DseError(f"unknown mapper algorithm '{algo}'", "mapper.algorithm", ", ".join(ALGORITHMS))
+    metrics = tuple(options.optimization_metrics or ("edp",))
+    _metric_check(metrics)
+    start = time.monotonic()
+    deadline = start + options.timeout if options.timeout else None
+    space = build_mapspace(ctx, constraints)
+    best = _Best(metrics, space.min_utilization)
+    stopped = "exhausted"
+    space_size = 0
+    if algo in ("dse", "linear_pruned", "exhaustive"):
+        all_perm = algo == "exhaustive"
+        offset = 0
+        for keep in space.keep_options:
+            fac = enumerate_factors(space, keep)
+            space_size += len(fac)
+            if not len(fac):
+                continue
+            workers = max(1, int(options.num_threads or 1))
+            if workers > 1 and len(fac) >= 2048:
+                parts = np.array_split(np.arange(len(fac)), workers)
+                jobs = [(ctx, space, keep, fac[p], all_perm, metrics, space.min_utilization, offset + p[0], deadline)
+                        for p in parts if len(p)]
+                with ProcessPoolExecutor(max_workers=workers) as ex:
+                    for key, b, n_eval, n_valid, timed_out in ex.map(_enumerate_worker, jobs):
+                        best.evaluated += n_eval
+                        best.valid += n_valid
+                        if key is not None and (best.key is None or key < best.key):
+                            best.key, best.batch = key, b
+                        if timed_out:
+                            stopped = "timeout"
+            else:
+                for batch, r_i, p_i in expand_batches(space, keep, fac, all_perm):
+                    best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
+                    if progress:
+                        progress(best.evaluated, best.valid, best.key[0] if best.key else None)
+                    if deadline and time.monotonic() > deadline:
+                        stopped = "timeout"
+                        break
+                    if options.search_size and best.evaluated >= options.search_size:
+                        stopped = "search_size"
+                        break
+            offset += len(fac)
+            if stopped != "exhausted":
+                break
+    else:
+        stopped, space_size = _random_search(ctx, space, options, best, deadline, progress, algo)
+    wall = time.monotonic() - start
+    if best.batch is None:
+        if stopped == "exhausted" or best.evaluated == 0 or algo not in ("random",):
+            raise NoValidMappingError(f"no valid mapping for {ctx.workload.name} on {ctx.arch.name}: {explain_empty(space)}",
+                                      "mapper", "a larger buffer, fewer or looser constraints, or another architecture")
+        raise NoValidMappingError(f"the {algo} search evaluated {best.evaluated} mappings and none was valid "
+                                  f"(stopped by {stopped}); {explain_empty(space)}", "mapper",
+                                  "a larger search_size/timeout, or the default 'dse' algorithm")
+    mapping = batch_row_to_mapping(space, best.batch, 0)
+    result = result_at(ctx, evaluate_batch(ctx, best.batch), 0, mapping)
+    return SearchResult(result, best.evaluated, best.valid, wall, algo, stopped, space_size)
+
+
+def _metric_check(metrics: Sequence[str]) -> None:
+    for m in metrics:
+        if m not in METRICS and m != "cycles":
+            raise DseError(f"unknown optimization metric '{m}'", "mapper.optimization_metrics", ", ".join(METRICS))
+
+
+def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadline, progress, algo) -> tuple[str, int]:
+    rng = np.random.default_rng(options.seed)
+    limit = options.search_size or 20000
+    vc = options.victory_condition
+    pruned = algo in ("random_pruned", "hybrid")
+    keep_opts = space.keep_options
+    if pruned:
+        pools = [(keep, enumerate_factors(space, keep)) for keep in keep_opts]
+        pools = [(k, f) for k, f in pools if len(f)]
+        if not pools:
+            return "exhausted", 0
+        size = sum(len(f) for _, f in pools)
+    else:
+        n_slots = len(space.slots)
+        per_dim = [np.array(dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)]),
+                            dtype=np.int64).reshape(-1, n_slots) for d in range(len(ctx.dims))]
+        if any(len(p) == 0 for p in per_dim):
+            return "exhausted", 0
+        size = int(np.prod([len(p) for p in per_dim], dtype=float))
+    drawn = 0
+    while best.evaluated < limit:
+        n = min(256, limit - best.evaluated)
+        if pruned:
+            pi = int(rng.integers(len(pools)))
+            keep, fac_pool = pools[pi]
+            fac = fac_pool[rng.integers(0, len(fac_pool), size=n if algo != "hybrid" else max(1, n // 32))]
+        else:
+            keep = keep_opts[int(rng.integers(len(keep_opts)))]
+            fac = np.stack([p[rng.integers(0, len(p), size=n)] for p in per_dim], axis=2)
+        for batch, r_i, p_i in expand_batches(space, keep, fac, all_permutations=False):
+            if algo != "hybrid":
+                pick = rng.integers(0, batch.size, size=min(batch.size, n))
+                batch = MappingBatch(*(a[pick] for a in (batch.temporal, batch.rank, batch.spatial_x,
+                                                         batch.spatial_y, np.ascontiguousarray(batch.keep))))
+                order = drawn + np.arange(len(pick))
+            else:
+                order = drawn + np.arange(batch.size)
+            best.offer(ctx, batch, order)
+            drawn += batch.size
+            if progress:
+                progress(best.evaluated, best.valid, best.key[0] if best.key else None)
+            break
+        if deadline and time.monotonic() > deadline:
+            return "timeout", size
+        if vc and best.key is not None and best.since_improvement >= vc:
+            return "victory_condition", size
+    return "search_size", size
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+__all__ = ["search", "SearchResult", "ALGORITHMS", "METRICS", "build_mapspace", "default_workers"]

@@ -1,0 +1,74 @@
+import glob
+from pathlib import Path
+
+import pytest
+
+from dse.errors import NoValidMappingError, SpecError
+from dse.mapper.search import search
+from dse.model.energies import ActionEnergies, LevelEnergies
+from dse.model.nest import evaluate, make_context
+from dse.spec.loader import load_spec
+from dse.spec.types import Constraint, FactorConstraint, MapperOptions
+
+REF = Path(__file__).parent / "data" / "reference" / "transformer_gemmini"
+
+
+def gemmini_spec(layer: str, variables=None):
+    files = [REF / "arch/system_gemmini.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
+             REF / f"layers/{layer}_layer.yaml", REF / "mapper/variables.yaml", REF / "constraints/constraints.yaml"]
+    return load_spec(files, variables=variables)
+
+
+GEMMINI_ERT = ActionEnergies({"DRAM": LevelEnergies(512, 512, 512, 0), "Scratchpad": LevelEnergies(57.039, 54.0501, 54.0501, 0.027407),
+                              "Accumulator": LevelEnergies(4.54186, 3.49104, 3.49104, 0.001003),
+                              "Registers": LevelEnergies(0.006491, 0.010904, 0.010904, 0)}, 0.276923)
+SMALL = {"EMBEDDING": 64, "EMBEDDING_3": 128, "SEQ_LENGTH": 64, "HEADS": 1, "FF_DIM": 64, "EMBEDDING_HEADS": 64}
+
+
+def test_default_search_matches_timeloop_best_on_gemmini_kqv():
+    # Timeloop's best mapping (stats_KQV_gemmini_TLL.txt): 17464.75 uJ, 51904516 cycles, EDP 9.06e5.
+    spec = gemmini_spec("KQV")
+    r = search(make_context(spec.architecture, spec.workload, GEMMINI_ERT), spec.constraints, MapperOptions())
+    assert r.best.edp_j_cycles <= 9.065e5
+    assert r.best.cycles == 51904516
+
+
+def test_default_search_finds_the_exhaustive_optimum_on_a_small_pair():
+    spec = gemmini_spec("KQV", SMALL)
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    default = search(ctx, spec.constraints, MapperOptions())
+    exhaustive = search(ctx, spec.constraints, MapperOptions(algorithm="exhaustive"))
+    assert exhaustive.evaluated > default.evaluated
+    assert default.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)
+    # the winner re-evaluated on its own gives the same numbers
+    again = evaluate(ctx, default.best.mapping)
+    assert again.energy_pj == pytest.approx(default.best.energy_pj) and again.cycles == default.best.cycles
+
+
+def test_search_is_deterministic_and_random_is_seeded():
+    spec = gemmini_spec("KQV", SMALL)
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    a = search(ctx, spec.constraints, MapperOptions(algorithm="random_pruned", search_size=300, seed=7))
+    b = search(ctx, spec.constraints, MapperOptions(algorithm="random_pruned", search_size=300, seed=7))
+    assert a.best.mapping == b.best.mapping
+    assert a.evaluated == b.evaluated == 300
+
+
+def test_no_valid_mapping_names_the_level_and_numbers():
+    spec = gemmini_spec("KQV", SMALL)
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    # keeping Inputs in the 1-word Registers: with the constraint L=16 the tile is 16 Inputs + 1 Weight
+    extra = Constraint("Registers", "dataspace", keep=("Inputs",), source="test")
+    with pytest.raises(NoValidMappingError) as err:
+        search(ctx, tuple(spec.constraints) + (extra,), MapperOptions())
+    msg = err.value.format()
+    assert "Registers holds 1 words but every mapping needs >= 17 words there (1 Weights, 16 Inputs)" in msg
+    assert "L=16" in msg
+
+
+def test_conflicting_constraints_are_rejected():
+    spec = gemmini_spec("KQV", SMALL)
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    bad = (Constraint("DRAM", "temporal", (FactorConstraint("D", "=", 4), FactorConstraint("D", ">=", 8)), source="c.yaml: targets[0]"),)
+    with pytest.raises(SpecError, match="conflicting constraints on D"):
+        search(ctx, tuple(spec.constraints) + bad, MapperOptions())
