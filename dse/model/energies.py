@@ -35,3 +35,33 @@ class ActionEnergies:
 
     def level(self, name: str) -> LevelEnergies:
         return self.levels.get(name, LevelEnergies())
+
+
+def from_tables(tables, arch) -> ActionEnergies:
+    """Bind an ERT/ART (:class:`dse.energy.EnergyAreaTables`) to the architecture's levels.
+
+    Storage levels use the actions ``read``, ``write`` (fill), ``update`` and ``leak``;
+    a missing ``update`` falls back to ``write``; a missing action elsewhere costs 0
+    only where the ERT deliberately lists none (e.g. a zero-cost ``free`` table).
+    The compute unit uses ``compute`` (or ``mac_random``/``mac``).
+    """
+    levels = {}
+    area = {}
+    for lvl in arch.storage_levels:
+        comp = tables.get(lvl.name)
+        if comp is None:
+            continue
+        acts = {a: comp.actions[a].energy_pj for a in comp.actions}
+        write = acts.get("write", acts.get("fill", 0.0))
+        levels[lvl.name] = LevelEnergies(read_pj=acts.get("read", 0.0), fill_pj=write,
+                                         update_pj=acts.get("update", write), leak_pj=acts.get("leak", 0.0))
+        if comp.area_um2 is not None:
+            area[lvl.name] = comp.area_um2
+    comp = tables.get(arch.compute.name)
+    compute_pj = 0.0
+    if comp is not None:
+        acts = {a: comp.actions[a].energy_pj for a in comp.actions}
+        compute_pj = acts.get("compute", acts.get("mac_random", acts.get("mac", 0.0)))
+        if comp.area_um2 is not None:
+            area[arch.compute.name] = comp.area_um2
+    return ActionEnergies(levels, compute_pj, area, source="ERT/ART")

@@ -139,7 +139,7 @@ def _parse(rc: RawConstraint, workload: Workload | None, variables: Mapping[str,
                 accepted="target, type, " + ", ".join(sorted(KEYS[ctype])),
             )
         if key == "factors":
-            p.factors = [(f, rc.source) for f in parse_factors(value, where)]
+            p.factors = [(f, rc.source) for f in parse_factors(value, where, variables)]
         elif key == "permutation":
             p.permutation = parse_permutation(value, dims, where)
             p.permutation_source = rc.source
@@ -160,8 +160,11 @@ def _parse(rc: RawConstraint, workload: Workload | None, variables: Mapping[str,
     return p
 
 
-def parse_factors(value: Any, where: str) -> list[FactorConstraint]:
-    """``[D=1, E<=16]`` or ``"D=1 E<=16"`` (spaces or commas) -> factor constraints."""
+def parse_factors(value: Any, where: str, variables: Mapping[str, Any] | None = None) -> list[FactorConstraint]:
+    """``[D=1, E<=16]`` or ``"D=1 E<=16"`` (spaces or commas) -> factor constraints.
+
+    With ``variables``, the value may be an integer expression over them (``D=pe_rows``).
+    """
     if value is None:
         return []
     if isinstance(value, str):
@@ -179,11 +182,18 @@ def parse_factors(value: Any, where: str) -> list[FactorConstraint]:
                 break
         else:
             dim, op, number = "", "", ""
+        if dim and variables is not None and not number.lstrip("-").isdigit():
+            try:
+                val = evaluate(number, variables, where)
+            except SpecError:
+                val = None
+            if isinstance(val, (int, float)) and not isinstance(val, bool) and float(val).is_integer():
+                number = str(int(val))
         if not dim or not number.lstrip("-").isdigit() or not dim.replace("_", "a").isalnum():
             raise SpecError(
                 f"bad factor '{item}'",
                 where=where,
-                accepted="DIM=N, DIM<=N or DIM>=N with an integer N (DIM=0 means 'all that remains')",
+                accepted="DIM=N, DIM<=N or DIM>=N with an integer N or an integer expression over variables (DIM=0 means 'all that remains')",
             )
         n = int(number)
         if n < 0:

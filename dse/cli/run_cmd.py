@@ -1,0 +1,99 @@
+"""``python run.py LAYER [FUSION_LEVEL] [options]``: map one transformer layer (the seed's interface)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dse.cli.errors import run_guarded
+from dse.errors import DseError
+
+
+def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Map one transformer layer on an accelerator; print the best mapping and write "
+        "timeloop-mapper.{stats.txt,map.txt,map.yaml,ERT.yaml,ART.yaml}.",
+    )
+    p.add_argument("layer", metavar="LAYER", help="KQV, KTQ, VScores, Out, FF1, FF2, softmax or layernorm")
+    p.add_argument("fusion_level", metavar="FUSION_LEVEL", nargs="?", default=None,
+                   help="fuse at DRAM, Accumulator or Registers (outer levels get D=1 and E=1, outputs bypass them, "
+                        "[E, D, L] permutation at the fusion level)")
+    p.add_argument("-l", "--live", action="store_true", help="show live mapper progress")
+    p.add_argument("-nef", "--no-edge-fusion", dest="nef", action="store_true", help="do not force E=1 above the fusion level")
+    p.add_argument("-lf", "--l-fusion", dest="lf", action="store_true", help="also force L=1 above the fusion level")
+    p.add_argument("-pwim", "--pwim", dest="pwim", action="store_true", help="let outputs stay in levels above the fusion level")
+    p.add_argument("-if", "--imperfect_fact", dest="imperfect", action="store_true", help="imperfect factorization (ruby map-space)")
+    p.add_argument("--arch", default="gemmini", help="shipped architecture name or folder (default: gemmini, WS 16x16)")
+    p.add_argument("--model", default="bert-base", help="transformer model from the catalog (default: bert-base; see `dse workloads`)")
+    p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--spec", nargs="+", metavar="FILE", default=(), help="run on your own Timeloop YAML files instead of --arch")
+    p.add_argument("--set", nargs="+", metavar="KNOB=VALUE", default=(), help="architecture knob values (see `dse archs`)")
+    p.add_argument("--mapper", default=None, help="mapper preset (default, exhaustive, random, timeloop_reference) or a mapper YAML file")
+    p.add_argument("-vc", "--victory-condition", dest="vc", type=int, default=None, help="victory condition (random/hybrid searches)")
+    p.add_argument("--threads", type=int, default=None, help="mapper worker processes")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--ert", default=None, help="Accelergy ERT.yaml or Timeloop stats.txt whose energies override the estimate")
+    p.add_argument("-o", "--out", default=None, help="output folder (default outputs/outputs_<layer>[_<level>])")
+    return p
+
+
+def _knobs(items) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise DseError(f"bad knob setting '{item}'", "--set", "KNOB=VALUE, e.g. pe_rows=32")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _run(args))
+
+
+def _run(args) -> int:
+    from dse.pipeline import LayerJob, run_layer
+
+    if args.seq_len <= 0 or args.batch <= 0:
+        raise DseError("sequence length and batch must be positive", "--seq-len/--batch", "integers >= 1")
+    out = Path(args.out) if args.out else Path("outputs") / (f"outputs_{args.layer}" + (f"_{args.fusion_level}" if args.fusion_level else ""))
+    job = LayerJob(layer=args.layer, arch=args.arch, config=_knobs(args.set), model=args.model, seq_len=args.seq_len,
+                   batch=args.batch, fusion_level=args.fusion_level, no_edge_fusion=args.nef, l_fusion=args.lf,
+                   pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), mapper=args.mapper,
+                   victory_condition=args.vc, threads=args.threads, seed=args.seed, ert=args.ert, live=args.live)
+    progress = None
+    bar = None
+    if args.live:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"mapping {args.layer}", unit=" mappings", file=sys.stderr)
+
+        def progress(evaluated: int, valid: int, best: float | None) -> None:
+            bar.n = evaluated
+            bar.set_postfix(valid=valid, best_edp=f"{best:.3e}" if best is not None else "-", refresh=False)
+            bar.refresh()
+    outcome = run_layer(job, out, progress)
+    if bar is not None:
+        bar.close()
+    if not outcome.ok:
+        print(f"error: {outcome.reason}", file=sys.stderr)
+        return 3
+    print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {args.arch if not args.spec else ' '.join(args.spec)}:")
+    print(outcome.mapping_text)
+    print()
+    print(f"Energy:      {outcome.energy_pj / 1e6:.2f} uJ")
+    print(f"Cycles:      {outcome.cycles}")
+    print(f"Utilization: {100 * outcome.utilization:.2f}%")
+    print(f"EDP:         {outcome.edp_j_cycles:.3e} J*cycle")
+    print(f"pJ/MAC:      {outcome.pj_per_mac:.3f}")
+    print(f"({outcome.evaluated} mappings evaluated in {outcome.wall_s:.2f} s; outputs in {out}/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Map one transformer layer on one architecture: spec -> energy -> mapper -> report.
+
+``run_layer`` is what ``run.py`` and ``hwdse_run.py`` (one job per config x layer) call.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from dse.errors import DseError, NoValidMappingError
+from dse.model.energies import ActionEnergies, from_tables
+from dse.model.nest import ModelContext, ModelResult, make_context
+from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
+
+FUSION_LEVELS = ("DRAM", "Accumulator", "Registers")
+MAPPERS_DIR = Path(__file__).resolve().parents[1] / "mappers"
+DEFAULT_SEQ_LEN = 512
+
+
+@dataclass(frozen=True)
+class LayerJob:
+    """Everything that defines one mapping job."""
+
+    layer: str
+    arch: str = "gemmini"
+    config: Mapping[str, Any] = field(default_factory=dict)  # architecture knob values
+    model: str = "bert-base"
+    seq_len: int = DEFAULT_SEQ_LEN
+    batch: int = 1
+    fusion_level: str | None = None
+    no_edge_fusion: bool = False  # -nef: do not force E=1 above the fusion level
+    l_fusion: bool = False  # -lf: also force L=1 above the fusion level
+    pwim: bool = False  # -pwim: outputs may stay above the fusion level
+    imperfect: bool = False  # -if: ruby map-space (imperfect factorization)
+    spec_files: tuple[str, ...] = ()  # a user's own Timeloop YAML instead of --arch
+    mapper: str | None = None  # preset name (mappers/<name>.yaml) or a mapper YAML file
+    victory_condition: int | None = None
+    threads: int | None = None
+    seed: int | None = None
+    ert: str | None = None  # Accelergy ERT YAML or Timeloop stats.txt overriding the estimate
+    live: bool = False
+
+
+@dataclass(frozen=True)
+class LayerOutcome:
+    """The result of a job (``ok`` False when no mapping fits; ``reason`` says why)."""
+
+    job: LayerJob
+    ok: bool
+    reason: str | None = None
+    energy_pj: float = float("nan")
+    cycles: int = 0
+    utilization: float = 0.0
+    edp_j_cycles: float = float("nan")
+    macs: int = 0
+    area_um2: float = 0.0
+    level_energy_pj: Mapping[str, float] = field(default_factory=dict)
+    mapping_text: str = ""
+    evaluated: int = 0
+    wall_s: float = 0.0
+    out_dir: str | None = None
+
+    @property
+    def pj_per_mac(self) -> float:
+        return self.energy_pj / self.macs if self.macs else float("nan")
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    spec: Spec
+    ctx: ModelContext
+    constraints: tuple[Constraint, ...]
+    options: MapperOptions
+    tables: Any  # EnergyAreaTables or None (energies from a stats file)
+    notes: tuple[str, ...]
+
+
+def load_mapper_options(name_or_file: str | None) -> MapperOptions:
+    """A mapper preset (``mappers/<name>.yaml``) or a mapper YAML file."""
+    from dse.spec.loader import load_spec
+
+    if name_or_file is None:
+        name_or_file = "default"
+    path = Path(name_or_file)
+    if not path.exists():
+        path = MAPPERS_DIR / f"{name_or_file}.yaml"
+    if not path.exists():
+        presets = sorted(p.stem for p in MAPPERS_DIR.glob("*.yaml"))
+        raise DseError(f"unknown mapper preset or file '{name_or_file}'", "--mapper",
+                       f"a preset ({', '.join(presets)}) or a mapper YAML file")
+    return load_spec([path]).mapper
+
+
+def fusion_constraints(spec: Spec, job: LayerJob) -> tuple[Constraint, ...]:
+    """The reference run.py's fusion constraints for ``job.fusion_level``."""
+    if job.fusion_level is None:
+        return ()
+    arch = spec.architecture
+    names = [l.name for l in arch.storage_levels]
+    if job.fusion_level not in names:
+        raise DseError(f"fusion level '{job.fusion_level}' is not a storage level of this architecture", "FUSION_LEVEL",
+                       ", ".join(n for n in FUSION_LEVELS if n in names) or ", ".join(names))
+    k = names.index(job.fusion_level)
+    dims = set(spec.workload.dimensions)
+    out = []
+    src = f"fusion at {job.fusion_level}"
+    for j, name in enumerate(names[:k]):
+        factors = [FactorConstraint("D", "=", 1)] if "D" in dims else []
+        if not job.no_edge_fusion and "E" in dims:
+            factors.append(FactorConstraint("E", "=", 1))
+        if job.l_fusion and "L" in dims:
+            factors.append(FactorConstraint("L", "=", 1))
+        if factors:
+            out.append(Constraint(name, "temporal", tuple(factors), source=src))
+        if not job.pwim and j > 0:
+            out.append(Constraint(name, "dataspace", bypass=("Outputs",), source=src))
+    perm = tuple(d for d in ("E", "D", "L") if d in dims)
+    out.append(Constraint(job.fusion_level, "temporal", (), permutation=perm, source=src))
+    return tuple(out)
+
+
+def _energies(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tuple[str, ...]]:
+    from dse.energy import estimate, override, read_accelergy_art, read_accelergy_ert
+
+    notes: list[str] = []
+    if ert and Path(ert).suffix == ".txt":
+        from dse.model.from_timeloop import energies_from_stats
+        from dse.spec.timeloop_stats import parse_stats
+
+        notes.append(f"per-access energies from Timeloop stats {ert}")
+        return energies_from_stats(parse_stats(ert)), None, tuple(notes)
+    tables = estimate(spec)
+    if ert:
+        if not Path(ert).exists():
+            raise DseError("ERT file not found", "--ert", "an Accelergy ERT.yaml or a Timeloop stats.txt")
+        user = read_accelergy_ert(ert)
+        art = Path(str(ert).replace("ERT", "ART"))
+        if art != Path(ert) and art.exists():
+            from dse.energy import merge_ert_art
+
+            user = merge_ert_art(user, read_accelergy_art(art))
+        tables = override(tables, user, where=str(ert))
+        notes.append(f"per-action energies from {ert}")
+    return from_tables(tables, spec.architecture), tables, tuple(notes)
+
+
+def prepare(job: LayerJob) -> PreparedJob:
+    """Load the spec, workload, constraints, energies and mapper options of a job."""
+    from dse.spec.library import resolve_architecture
+    from dse.spec.loader import load_spec
+    from dse.workloads import layer_names, layer_variables, make_layer
+
+    if job.layer not in layer_names():
+        raise DseError(f"unknown layer '{job.layer}'", "LAYER", ", ".join(layer_names()))
+    if job.fusion_level is not None and job.fusion_level not in FUSION_LEVELS:
+        raise DseError(f"unknown fusion level '{job.fusion_level}'", "FUSION_LEVEL", ", ".join(FUSION_LEVELS))
+    lp = make_layer(job.model, job.layer, job.seq_len, job.batch)
+    variables = dict(layer_variables(job.model, job.seq_len, job.batch))
+    if job.spec_files:
+        spec = load_spec(list(job.spec_files), variables=variables)
+        if spec.architecture is None:
+            raise DseError("the spec files define no architecture", "--spec", "Timeloop architecture YAML")
+    else:
+        bundle = resolve_architecture(job.arch, job.config)
+        if bundle.layers and job.layer not in bundle.layers:
+            raise DseError(f"architecture '{bundle.name}' does not run layer '{job.layer}'", "--arch",
+                           f"layers {', '.join(bundle.layers)} (or another architecture)")
+        spec = load_spec(list(bundle.files), variables={**variables, **bundle.values})
+    if spec.workload is None or not job.spec_files:
+        spec = replace(spec, workload=lp.workload)
+    options = load_mapper_options(job.mapper) if job.mapper else (spec.mapper if job.spec_files and spec.mapper != MapperOptions() else load_mapper_options(None))
+    if job.victory_condition is not None:
+        options = replace(options, victory_condition=job.victory_condition)
+    if job.threads is not None:
+        options = replace(options, num_threads=job.threads)
+    if job.seed is not None:
+        options = replace(options, seed=job.seed)
+    energies, tables, notes = _energies(spec, job.ert)
+    ctx = make_context(spec.architecture, spec.workload, energies)
+    constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
+    if job.imperfect:
+        notes += ("imperfect factorization (-if) requested: this version searches perfect factorizations only",)
+    return PreparedJob(spec, ctx, constraints, options, tables, notes)
+
+
+def run_layer(job: LayerJob, out_dir: str | Path | None = None,
+              progress: Callable[[int, int, float | None], None] | None = None) -> LayerOutcome:
+    """Map ``job``; write Timeloop-style outputs to ``out_dir`` (if given) and return the outcome.
+
+    Bad input raises :class:`DseError`; "no valid mapping" returns ``ok=False`` with the reason.
+    """
+    from dse.mapper.search import search
+    from dse.report.timeloop_files import write_outputs
+    from dse.spec.mapping import loops_as_text
+
+    start = time.monotonic()
+    prep = prepare(job)
+    try:
+        res = search(prep.ctx, prep.constraints, prep.options, progress=progress)
+    except NoValidMappingError as err:
+        return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start)
+    best: ModelResult = res.best
+    if out_dir is not None:
+        write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes)
+    return LayerOutcome(
+        job, True, None, best.energy_pj, best.cycles, best.utilization, best.edp_j_cycles, best.macs, best.area_um2,
+        {l.name: l.energy_pj for l in best.levels} | {prep.ctx.arch.compute.name: best.compute_energy_pj},
+        "\n".join(loops_as_text(best.mapping, prep.ctx.arch)), res.evaluated, time.monotonic() - start,
+        None if out_dir is None else str(out_dir))

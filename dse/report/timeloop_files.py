@@ -1,0 +1,148 @@
+"""Write results in Timeloop's shapes so existing parsers keep working.
+
+``<prefix>.stats.txt`` (per-level sections, ``Summary Stats`` with ``Utilization``,
+``Cycles``, ``Energy``, ``EDP(J*cycle)``, ``Area``, ``Computes`` and the
+``pJ/Compute`` block), ``<prefix>.map.txt`` (loop nest), ``<prefix>.map.yaml``.
+Every file is written atomically (temp file + rename).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from dse.model.nest import ModelContext, ModelResult
+from dse.spec.mapping import dump_mapping_yaml
+from dse.spec.types import SpatialLevel, StorageLevel
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def map_txt(ctx: ModelContext, result: ModelResult) -> str:
+    """The loop nest, outermost first, in Timeloop's map.txt layout."""
+    lines: list[str] = []
+    depth = 0
+    m = result.mapping
+    for node in ctx.arch.nodes:
+        if isinstance(node, StorageLevel):
+            stats = result.level(node.name)
+            kept = " ".join(f"{d.name}:{d.utilized_capacity}" for d in stats.data_spaces)
+            header = f"{node.name} [ {kept} ] "
+            lines += ["", header, "-" * len(header)]
+            for d, b in m.level(node.name).loops:
+                lines.append("| " + "  " * depth + f"for {d} in [0:{b})")
+                depth += 1
+        elif isinstance(node, SpatialLevel):
+            s = m.fanout(node.name)
+            for d, b in s.x:
+                lines.append("| " + "  " * depth + f"for {d} in [0:{b}) (Spatial-X)")
+                depth += 1
+            for d, b in s.y:
+                lines.append("| " + "  " * depth + f"for {d} in [0:{b}) (Spatial-Y)")
+                depth += 1
+    lines.append("| " + "  " * depth + "<< Compute >>")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = ()) -> str:
+    """A Timeloop-shaped stats report."""
+    e = ctx.energies
+    out = ["Buffer and Arithmetic Levels", "----------------------------"]
+    comp = ctx.arch.compute
+    out += ["Level 0", "-------", f"=== {comp.name} ===", "", "    SPECS", "    -----",
+            f"    Instances             : {comp.instances} ({comp.mesh_x}*{comp.mesh_y})",
+            f"    Compute energy        : {e.compute_pj:.2f} pJ", "", "    STATS", "    -----",
+            f"    Utilized instances      : {result.utilized_compute}",
+            f"    Computes (total)        : {result.macs}",
+            f"    Cycles                  : {int(result.compute_cycles)}",
+            f"    Energy (total)          : {result.compute_energy_pj:.2f} pJ",
+            f"    Area (total)            : {e.area_um2.get(comp.name, 0.0) * comp.instances:.2f} um^2", ""]
+    for idx, lvl in enumerate(reversed(ctx.levels), start=1):
+        st = result.level(lvl.name)
+        le = e.level(lvl.name)
+        loops = result.mapping.level(lvl.name).loops
+        out += [f"Level {idx}", "-------", f"=== {lvl.name} ===", "", "    SPECS", "    -----",
+                f"        Size                            : {lvl.size_words if lvl.size_words is not None else '-'}",
+                f"        Word bits                       : {lvl.word_bits}",
+                f"        Block size                      : {lvl.block_size}",
+                f"        Instances                       : {lvl.instances} ({lvl.mesh_x}*{lvl.mesh_y})",
+                f"        Shared bandwidth                : {_bw(lvl.shared_bandwidth)}",
+                f"        Read bandwidth                  : {_bw(lvl.read_bandwidth)}",
+                f"        Write bandwidth                 : {_bw(lvl.write_bandwidth)}",
+                f"        Multiple buffering              : {lvl.multiple_buffering:.2f}",
+                f"        Vector access energy            : {max(le.read_pj, le.fill_pj, le.update_pj):.2f} pJ",
+                f"        Per-instance-cycle leakage      : {le.leak_pj:.2f} pJ",
+                f"        Leakage energy (total)          : {st.leak_energy_pj:.2f} pJ",
+                f"        Area                            : {e.area_um2.get(lvl.name, 0.0):.2f} um^2", "",
+                "    MAPPING", "    -------", "    Loop nest:"]
+        for depth, (d, b) in enumerate(loops):
+            out.append("      " + "  " * depth + f"for {d} in [0:{b})")
+        out += ["", "    STATS", "    -----", f"    Cycles               : {st.cycles}",
+                f"    Bandwidth throttling : {st.slowdown:.2f}"]
+        for ds in st.data_spaces:
+            accesses = ds.accesses
+            out += [f"    {ds.name}:",
+                    f"        Partition size                           : {ds.partition_size}",
+                    f"        Utilized capacity                        : {ds.utilized_capacity}",
+                    f"        Utilized instances (max)                 : {ds.utilized_instances}",
+                    f"        Scalar reads (per-instance)              : {ds.reads}",
+                    f"        Scalar fills (per-instance)              : {ds.fills}",
+                    f"        Scalar updates (per-instance)            : {ds.updates}",
+                    f"        Temporal reductions (per-instance)       : {ds.temporal_reductions}",
+                    f"        Address generations (per-cluster)        : {ds.address_generations}",
+                    f"        Energy (per-scalar-access)               : {ds.energy_pj / ds.utilized_instances / accesses if accesses else 0:.2f} pJ",
+                    f"        Energy (per-instance)                    : {ds.energy_pj / ds.utilized_instances:.2f} pJ",
+                    f"        Energy (total)                           : {ds.energy_pj:.2f} pJ"]
+        out.append("")
+    out += ["Networks", "--------", "", "Summary Stats", "-------------",
+            f"GFLOPs (@1GHz): {result.macs / result.cycles:.2f}",
+            f"Utilization: {100 * result.utilization:.2f}%",
+            f"Cycles: {result.cycles}",
+            f"Energy: {result.energy_pj / 1e6:.2f} uJ",
+            f"EDP(J*cycle): {result.edp_j_cycles:.2e}",
+            f"Area: {result.area_um2 / 1e6:.2f} mm^2", "",
+            f"Computes = {result.macs}", "pJ/Compute"]
+    rows = [(comp.name, result.compute_energy_pj)] + [(l.name, result.level(l.name).energy_pj) for l in reversed(ctx.levels)]
+    width = max(len(n) for n, _ in rows) + 38
+    for n, v in rows:
+        out.append(f"    {n:<{width - 4}}= {v / result.macs:.2f}")
+    out.append(f"    {'Total':<{width - 4}}= {result.pj_per_compute:.2f}")
+    if notes:
+        out += ["", "Notes", "-----"] + [f"    {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def _bw(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def write_outputs(out_dir: Path, prefix: str, ctx: ModelContext, result: ModelResult, tables=None,
+                  notes: tuple[str, ...] = ()) -> list[Path]:
+    """Write ``<prefix>.stats.txt``, ``.map.txt``, ``.map.yaml`` (+ ``.ERT.yaml``/``.ART.yaml``)."""
+    out_dir = Path(out_dir)
+    written = []
+    for suffix, text in ((".stats.txt", stats_txt(ctx, result, notes)), (".map.txt", map_txt(ctx, result)),
+                         (".map.yaml", dump_mapping_yaml(result.mapping, ctx.workload))):
+        p = out_dir / f"{prefix}{suffix}"
+        write_atomic(p, text)
+        written.append(p)
+    if tables is not None:
+        from dse.energy import write_art_yaml, write_ert_yaml
+
+        for suffix, fn in ((".ERT.yaml", write_ert_yaml), (".ART.yaml", write_art_yaml)):
+            p = out_dir / f"{prefix}{suffix}"
+            fn(p, tables)
+            written.append(p)
+    return written

@@ -1,0 +1,152 @@
+"""The shipped architecture library (``arch/<name>/``) and its knobs.
+
+Each architecture folder has a ``knobs.yaml`` with an ``architecture_info`` block:
+``system`` (the Timeloop v4 architecture file), ``components`` (folder of compound
+components), ``constraints`` (a file name that may use ``{knob}`` placeholders,
+e.g. ``constraints/{dataflow}.yaml``), ``layers`` it supports, and ``knobs``: each
+knob's ``default``, ``unit``, ``meaning`` and its accepted ``min``/``max`` or
+``choices``.  Knob values become spec variables; no architecture has Python code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from dse.errors import DseError, SpecError
+
+ARCH_DIR = Path(__file__).resolve().parents[2] / "arch"
+DEFAULT_ARCH = "gemmini"
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    default: Any
+    unit: str = ""
+    meaning: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def accepted(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
+        lo = "" if self.min is None else f">= {self.min:g}"
+        hi = "" if self.max is None else f"<= {self.max:g}"
+        return "a number " + " and ".join(x for x in (lo, hi) if x) if (lo or hi) else "a number"
+
+    def check(self, value: Any, where: str) -> Any:
+        if self.choices is not None:
+            if value not in self.choices:
+                raise DseError(f"knob '{self.name}' = {value!r} is not allowed", where, self.accepted())
+            return value
+        if isinstance(self.default, (int, float)) and not isinstance(self.default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DseError(f"knob '{self.name}' = {value!r} is not a number", where, self.accepted())
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise DseError(f"knob '{self.name}' = {value!r} is out of range", where, self.accepted())
+        elif isinstance(self.default, bool) and not isinstance(value, bool):
+            raise DseError(f"knob '{self.name}' = {value!r} is not true/false", where, "true or false")
+        return value
+
+
+@dataclass(frozen=True)
+class ArchBundle:
+    """An architecture resolved with knob values: the files to load and the variables to pass."""
+
+    name: str
+    directory: Path
+    description: str
+    files: tuple[Path, ...]
+    knobs: Mapping[str, Knob]
+    values: Mapping[str, Any]  # knob values (defaults overridden by the config)
+    layers: tuple[str, ...] = ()
+    ert: Path | None = None  # a user/reference ERT shipped with the architecture (optional)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def list_architectures(root: Path | None = None) -> list[str]:
+    root = root or ARCH_DIR
+    return sorted(p.parent.name for p in root.glob("*/knobs.yaml"))
+
+
+def _read_info(directory: Path) -> dict:
+    path = directory / "knobs.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise DseError("no knobs.yaml in the architecture folder", str(directory),
+                       "a folder with knobs.yaml (architecture_info: system, components, constraints, knobs)") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"malformed YAML: {err}", str(path), "valid YAML") from None
+    info = data.get("architecture_info")
+    if not isinstance(info, dict) or "system" not in info:
+        raise SpecError("missing 'architecture_info.system'", str(path), "architecture_info: {system: FILE, knobs: {...}}")
+    return info
+
+
+def knobs_of(name_or_dir: str | Path) -> dict[str, Knob]:
+    """Declared knobs of an architecture."""
+    directory = arch_directory(name_or_dir)
+    info = _read_info(directory)
+    out = {}
+    for k, d in (info.get("knobs") or {}).items():
+        if not isinstance(d, dict) or "default" not in d:
+            raise SpecError(f"knob '{k}' has no default", str(directory / "knobs.yaml"), "{default, unit, meaning, min|choices}")
+        out[k] = Knob(k, d["default"], str(d.get("unit", "")), str(d.get("meaning", "")), d.get("min"), d.get("max"),
+                      tuple(d["choices"]) if "choices" in d else None)
+    return out
+
+
+def arch_directory(name_or_dir: str | Path) -> Path:
+    p = Path(name_or_dir)
+    if p.is_dir() and (p / "knobs.yaml").exists():
+        return p
+    candidate = ARCH_DIR / str(name_or_dir)
+    if candidate.is_dir() and (candidate / "knobs.yaml").exists():
+        return candidate
+    shipped = list_architectures()
+    close = get_close_matches(str(name_or_dir), shipped, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise DseError(f"unknown architecture '{name_or_dir}'{hint}", "--arch",
+                   f"a shipped architecture ({', '.join(shipped)}) or a folder containing knobs.yaml")
+
+
+def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping[str, Any] | None = None,
+                         where: str = "config") -> ArchBundle:
+    """Resolve an architecture and a knob config (unknown keys and bad values are errors)."""
+    directory = arch_directory(name_or_dir)
+    info = _read_info(directory)
+    knobs = knobs_of(directory)
+    values = {k: kn.default for k, kn in knobs.items()}
+    for key, value in (config or {}).items():
+        if key not in knobs:
+            close = get_close_matches(key, list(knobs), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise DseError(f"unknown knob '{key}'{hint} for architecture '{directory.name}'", where,
+                           ", ".join(sorted(knobs)))
+        values[key] = knobs[key].check(value, f"{where}: {key}")
+    files: list[Path] = [directory / info["system"]]
+    comp = info.get("components")
+    if comp:
+        files += sorted((directory / comp).glob("*.yaml"))
+    cons = info.get("constraints")
+    if cons:
+        try:
+            cpath = directory / str(cons).format(**values)
+        except KeyError as err:
+            raise SpecError(f"constraints pattern names unknown knob {err}", str(directory / "knobs.yaml"),
+                            ", ".join(sorted(knobs))) from None
+        if not cpath.exists():
+            raise DseError(f"no constraints file {cpath.name} for these knob values", str(directory),
+                           ", ".join(p.name for p in sorted(cpath.parent.glob('*.yaml'))))
+        files.append(cpath)
+    for extra in info.get("extra_files", []) or []:
+        files.append(directory / extra)
+    ert = directory / info["ert"] if info.get("ert") else None
+    return ArchBundle(directory.name, directory, str(info.get("description", "")), tuple(files), knobs, values,
+                      tuple(info.get("layers", []) or []), ert)
