@@ -1,0 +1,119 @@
+"""``dse model`` (evaluate one given mapping, like timeloop-model) and ``dse compare-timeloop``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tabulate import tabulate
+
+from dse.errors import DseError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="evaluate one given mapping (like timeloop-model)",
+                       description="Evaluate one mapping on a spec and write Timeloop-style outputs.")
+    p.add_argument("spec_files", nargs="+", metavar="SPEC_FILE", help="Timeloop YAML files (architecture, components, problem, variables...)")
+    p.add_argument("--mapping", required=True, help="Timeloop mapping YAML (mapping: [...]) or a Timeloop map.txt / stats.txt")
+    p.add_argument("--ert", default=None, help="Accelergy ERT.yaml or Timeloop stats.txt overriding the estimated energies")
+    p.add_argument("-o", "--out", default=None, help="output folder for timeloop-model.* files")
+    p.add_argument("--var", nargs="+", default=(), metavar="NAME=VALUE", help="variable overrides")
+    p.set_defaults(func=_model)
+
+    c = sub.add_parser("compare-timeloop", help="re-evaluate a Timeloop stats.txt mapping and compare counts, energy, cycles",
+                       description="Take the mapping and per-access energies from a Timeloop stats file, re-evaluate it "
+                                   "with our model on the given spec, and print ours beside Timeloop's.")
+    c.add_argument("stats", metavar="STATS.txt")
+    c.add_argument("spec_files", nargs="+", metavar="SPEC_FILE")
+    c.add_argument("--ert", default=None, help="use this Accelergy ERT.yaml instead of the stats file's per-access energies")
+    c.add_argument("--var", nargs="+", default=(), metavar="NAME=VALUE", help="variable overrides")
+    c.add_argument("--all", action="store_true", help="print every row (default: counts and energies of kept data spaces)")
+    c.set_defaults(func=_compare)
+
+
+def _vars(items) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise DseError(f"bad variable '{item}'", "--var", "NAME=VALUE")
+        k, v = item.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def _load(spec_files, var_items):
+    from dse.spec.loader import load_spec
+
+    spec = load_spec(list(spec_files), variables=_vars(var_items) or None)
+    if spec.architecture is None or spec.workload is None:
+        raise DseError("the spec files must define an architecture and a problem", "SPEC_FILE",
+                       "Timeloop architecture + problem YAML (and components, variables)")
+    return spec
+
+
+def _energies(spec, ert):
+    from dse.energy import estimate, override, read_accelergy_ert
+    from dse.model.energies import from_tables
+
+    if ert and str(ert).endswith(".txt"):
+        from dse.model.from_timeloop import energies_from_stats
+        from dse.spec.timeloop_stats import parse_stats
+
+        return energies_from_stats(parse_stats(ert)), None
+    tables = estimate(spec)
+    if ert:
+        tables = override(tables, read_accelergy_ert(ert), where=str(ert))
+    return from_tables(tables, spec.architecture), tables
+
+
+def _model(args) -> int:
+    from dse.model.nest import evaluate, make_context
+    from dse.report.timeloop_files import write_outputs
+    from dse.spec.mapping import load_mapping
+
+    spec = _load(args.spec_files, args.var)
+    path = Path(args.mapping)
+    if path.suffix == ".txt":
+        from dse.model.from_timeloop import mapping_from_stats
+        from dse.spec.timeloop_stats import parse_stats
+
+        mapping = mapping_from_stats(parse_stats(path), spec.architecture, spec.workload, spec.constraints)
+    else:
+        mapping = load_mapping(path, spec.architecture, spec.workload)
+    energies, tables = _energies(spec, args.ert)
+    ctx = make_context(spec.architecture, spec.workload, energies)
+    result = evaluate(ctx, mapping)
+    if not result.valid:
+        raise DseError("the mapping does not fit: " + "; ".join(result.invalid_reasons), str(path),
+                       "a mapping whose tiles fit every buffer and whose spatial factors fit every fan-out")
+    if args.out:
+        write_outputs(Path(args.out), "timeloop-model", ctx, result, tables)
+    print(f"Energy: {result.energy_pj / 1e6:.2f} uJ  Cycles: {result.cycles}  Utilization: {100 * result.utilization:.2f}%  "
+          f"EDP(J*cycle): {result.edp_j_cycles:.3e}  pJ/Compute: {result.pj_per_compute:.3f}")
+    return 0
+
+
+def _compare(args) -> int:
+    from dse.model.from_timeloop import mapping_from_stats
+    from dse.model.nest import evaluate, make_context
+    from dse.report.compare import compare
+    from dse.spec.timeloop_stats import parse_stats
+
+    stats = parse_stats(args.stats)
+    spec = _load(args.spec_files, args.var)
+    mapping = mapping_from_stats(stats, spec.architecture, spec.workload, spec.constraints)
+    energies, _ = _energies(spec, args.ert if args.ert else args.stats)
+    result = evaluate(make_context(spec.architecture, spec.workload, energies), mapping)
+    cmp = compare(result, stats)
+    rows = [r for r in cmp.rows if args.all or r.quantity in ("reads", "fills", "updates", "energy_pj", "cycles", "computes",
+                                                               "energy_uJ", "utilization_%")]
+    rows = [r for r in rows if args.all or r.ours or r.timeloop]
+    print(tabulate([(r.level, r.data_space, r.quantity, _fmt(r.ours), _fmt(r.timeloop), f"{100 * r.rel_error:.4f}%")
+                    for r in rows], headers=["level", "data space", "quantity", "ours", "Timeloop", "rel. diff"], disable_numparse=True))
+    print(cmp.summary_line)
+    return 0
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}"
