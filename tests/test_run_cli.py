@@ -1,0 +1,48 @@
+"""run.py as a new user meets it: defaults, outputs, and bad input."""
+import subprocess
+import sys
+from pathlib import Path
+
+from dse.cli.run_cmd import main
+from dse.spec.timeloop_stats import parse_map_txt, parse_stats
+from dse.workloads import make_layer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_run_ktq_defaults_write_timeloop_outputs(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["KTQ", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Utilization:" in text and "pJ/MAC:" in text
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["timeloop-mapper.ART.yaml", "timeloop-mapper.ERT.yaml", "timeloop-mapper.map.txt",
+                     "timeloop-mapper.map.yaml", "timeloop-mapper.stats.txt"]
+    stats = parse_stats(out / "timeloop-mapper.stats.txt")
+    # BERT-base KTQ per head: E=64, D=L=512
+    assert stats.summary["Computes"] == make_layer("bert-base", "KTQ", 512).macs_per_instance == 64 * 512 * 512
+    assert 0 < stats.summary["Utilization"] <= 100
+    assert [l.name for l in parse_map_txt(out / "timeloop-mapper.map.txt")] == ["DRAM", "Scratchpad", "Accumulator", "Registers"]
+
+
+def test_bad_input_exits_2_without_traceback_or_output(tmp_path):
+    for args, needle in ((["NOT_A_LAYER"], "unknown layer 'NOT_A_LAYER'"),
+                         (["KTQ", "L2"], "unknown fusion level 'L2'"),
+                         (["KTQ", "--arch", "nope"], "unknown architecture 'nope'"),
+                         (["KTQ", "--set", "pe_rows=0"], "knob 'pe_rows' = 0 is out of range"),
+                         (["KTQ", "--model", "bert-huge"], "bert-huge"),
+                         (["KTQ", "--mapper", "fastest"], "unknown mapper preset or file 'fastest'")):
+        out = tmp_path / "never"
+        r = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, "-o", str(out)], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        assert needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not out.exists()
+
+
+def test_no_valid_mapping_exits_nonzero_with_reason(tmp_path, capsys):
+    # Fusing KQV at the 1-word Registers forces all of D and E below them: impossible.
+    out = tmp_path / "o"
+    assert main(["KQV", "Registers", "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "no valid mapping" in err and "cannot be split over the levels" in err
+    assert not out.exists()
