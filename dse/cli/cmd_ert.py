@@ -25,6 +25,7 @@ from dse.energy.ert import (
 )
 from dse.energy.estimators import Estimators
 from dse.errors import DseError
+from dse.cli.args import parse_assignments
 
 
 def arch_root() -> Path:
@@ -76,16 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _parse_vars(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise DseError(f"bad variable '{item}'", where="dse ert --var", accepted="NAME=VALUE, e.g. --var DIM=16")
-        out[name.strip()] = value.strip()
-    return out
-
-
 def energy_rows(tables: EnergyAreaTables, sources: bool) -> tuple[list[str], list[list[object]]]:
     """One row per (component, action): name, class, instances, action, energy, [source]."""
     headers = ["component", "class", "instances", "action", "energy (pJ)"] + (["source"] if sources else [])
@@ -120,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from dse.spec.loader import load_spec
 
     files = resolve_arch(args.arch) if args.arch else args.spec
-    spec = load_spec(files, variables=_parse_vars(args.var))
+    spec = load_spec(files, variables=parse_assignments(args.var, "dse ert --var"))
     estimators = Estimators.default()
     if args.tables:
         estimators = estimators.with_tables(*args.tables)

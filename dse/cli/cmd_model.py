@@ -7,6 +7,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from dse.errors import DseError
+from dse.cli.args import parse_assignments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,22 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_compare)
 
 
-def _vars(items) -> dict:
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise DseError(f"bad variable '{item}'", "--var", "NAME=VALUE")
-        k, v = item.split("=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
-
-
 def _load(spec_files, var_items):
     from dse.spec.loader import load_spec
 
-    spec = load_spec(list(spec_files), variables=_vars(var_items) or None)
+    spec = load_spec(list(spec_files), variables=parse_assignments(var_items, "--var") or None)
     if spec.architecture is None or spec.workload is None:
         raise DseError("the spec files must define an architecture and a problem", "SPEC_FILE",
                        "Timeloop architecture + problem YAML (and components, variables)")

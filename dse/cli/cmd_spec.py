@@ -8,6 +8,7 @@ from tabulate import tabulate
 from dse.errors import DseError
 from dse.spec import load_spec
 from dse.spec.summary import summary_tables
+from dse.cli.args import parse_assignments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,20 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_vars(items: list[str]) -> dict[str, str]:
-    """``["DIM=16", "SEQ_LENGTH=512"]`` -> ``{"DIM": "16", "SEQ_LENGTH": "512"}``."""
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise DseError(f"bad variable '{item}'", where="dse spec --var", accepted="NAME=VALUE, e.g. --var DIM=16")
-        out[name.strip()] = value.strip()
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the spec and print its tables (errors become exit code 2 via ``run_guarded``)."""
-    spec = load_spec(args.files, variables=parse_vars(args.var))
+    spec = load_spec(args.files, variables=parse_assignments(args.var, "dse spec --var"))
     print("Loaded: " + ", ".join(spec.sources))
     for title, headers, rows in summary_tables(spec):
         print()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dse.cli.errors import run_guarded
 from dse.errors import DseError
+from dse.cli.args import parse_assignments, typed
 
 
 def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
@@ -39,18 +40,6 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     return p
 
 
-def _knobs(items) -> dict:
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise DseError(f"bad knob setting '{item}'", "--set", "KNOB=VALUE, e.g. pe_rows=32")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_guarded(lambda: _run(args))
@@ -62,7 +51,7 @@ def _run(args) -> int:
     if args.seq_len <= 0 or args.batch <= 0:
         raise DseError("sequence length and batch must be positive", "--seq-len/--batch", "integers >= 1")
     out = Path(args.out) if args.out else Path("outputs") / (f"outputs_{args.layer}" + (f"_{args.fusion_level}" if args.fusion_level else ""))
-    job = LayerJob(layer=args.layer, arch=args.arch, config=_knobs(args.set), model=args.model, seq_len=args.seq_len,
+    job = LayerJob(layer=args.layer, arch=args.arch, config=typed(parse_assignments(args.set, "--set", "pe_rows=32", "knob setting")), model=args.model, seq_len=args.seq_len,
                    batch=args.batch, fusion_level=args.fusion_level, no_edge_fusion=args.nef, l_fusion=args.lf,
                    pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), mapper=args.mapper,
                    victory_condition=args.vc, threads=args.threads, seed=args.seed, ert=args.ert, live=args.live)
