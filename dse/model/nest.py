@@ -62,6 +62,9 @@ class ModelContext:
     macs: int
     compute_instances: int
     network_latency_cycles: int
+    # performance helpers: dimensions with bound > 1 (the only ones that can change any count)
+    active_dims: tuple[int, ...] = ()
+    active_projections: tuple = ()  # projections re-indexed over active_dims, bound-1 terms dropped
 
     @property
     def n_levels(self) -> int:
@@ -96,8 +99,12 @@ def make_context(arch: Architecture, workload: Workload, energies: ActionEnergie
     for s in levels:
         a = s.attributes
         latency += int(a.get("network_fill_latency", 0) or 0) + int(a.get("network_drain_latency", 0) or 0)
+    bounds = [workload.bounds[d] for d in dims]
+    act = tuple(i for i, b in enumerate(bounds) if b > 1)
+    apos = {d: j for j, d in enumerate(act)}
+    aprojs = tuple(tuple(tuple((apos[d], c) for d, c in terms if d in apos) for terms in ranks) for ranks in projs)
     return ModelContext(
-        arch=arch, workload=workload, energies=energies, dims=dims,
+        arch=arch, workload=workload, energies=energies, dims=dims, active_dims=act, active_projections=aprojs,
         bounds=np.array([workload.bounds[d] for d in dims], dtype=np.int64),
         levels=levels, fanouts=fanouts, fanout_above_level=np.array(above, dtype=np.int64),
         ds_names=tuple(d.name for d in workload.data_spaces), relevant=rel,
@@ -192,28 +199,60 @@ class BatchResult:
     last_level_accesses: np.ndarray  # [B] total scalar accesses at the outermost level
 
 
-def _projection_size(ctx: ModelContext, ext: np.ndarray) -> np.ndarray:
+def _projection_size(ctx: ModelContext, ext: np.ndarray, projections=None) -> np.ndarray:
     """ext [..., D] per-dimension extents -> [..., S] data-space tile sizes."""
     out = []
-    for ranks in ctx.projections:
-        size = np.ones(ext.shape[:-1], dtype=np.int64)
+    for ranks in (ctx.projections if projections is None else projections):
+        size = None
         for terms in ranks:
-            span = np.ones(ext.shape[:-1], dtype=np.int64)
-            for d, c in terms:
-                span = span + (ext[..., d] - 1) * c
-            size = size * span
-        out.append(size)
+            if not terms:
+                continue
+            if len(terms) == 1 and terms[0][1] == 1:
+                span = ext[..., terms[0][0]]
+            else:
+                span = 1
+                for d, c in terms:
+                    span = span + (ext[..., d] - 1) * c
+            size = span if size is None else size * span
+        out.append(np.ones(ext.shape[:-1], dtype=np.int64) if size is None else np.asarray(size, dtype=np.int64))
     return np.stack(out, axis=-1)
+
+
+def _active_view(ctx: ModelContext, batch: MappingBatch):
+    """Restrict the batch to dimensions with bound > 1 when every other factor is 1 (exact: they change nothing)."""
+    act = ctx.active_dims
+    D = batch.temporal.shape[2]
+    if not act or len(act) == D:
+        return None
+    inact = [i for i in range(D) if i not in act]
+    if (batch.temporal[:, :, inact] != 1).any() or (batch.spatial_x[:, :, inact] != 1).any() \
+            or (batch.spatial_y[:, :, inact] != 1).any():
+        return None
+    a = list(act)
+    return a
 
 
 def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
     """Evaluate every mapping of ``batch``; see the module docstring for the semantics."""
-    t = batch.temporal.astype(np.int64)
+    a = _active_view(ctx, batch)
+    if a is None:
+        t = batch.temporal.astype(np.int64)
+        rank = batch.rank
+        sx_all, sy_all = batch.spatial_x, batch.spatial_y
+        rel = ctx.relevant  # [S, D]
+        projections = ctx.projections
+        bounds = ctx.bounds
+    else:
+        t = batch.temporal[:, :, a].astype(np.int64)
+        rank = batch.rank[:, :, a]
+        sx_all, sy_all = batch.spatial_x[:, :, a], batch.spatial_y[:, :, a]
+        rel = ctx.relevant[:, a]
+        projections = ctx.active_projections
+        bounds = ctx.bounds[a]
     B, K, D = t.shape
     F = len(ctx.fanouts)
     S = len(ctx.ds_names)
-    sp = batch.spatial_x * batch.spatial_y  # [B, F, D]
-    rel = ctx.relevant  # [S, D]
+    sp = sx_all * sy_all  # [B, F, D]
     above = ctx.fanout_above_level  # [F]
 
     # spatial products per storage level: below[k] = fan-outs under level k, above = over it
@@ -231,8 +270,8 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
     # tile extents: own temporal loops and all inner ones, times spatial below
     t_inner = np.flip(np.cumprod(np.flip(t, axis=1), axis=1), axis=1)  # [B, K, D] prod over j >= k
     ext = t_inner * sp_below
-    tile = _projection_size(ctx, ext)  # [B, K, S]
-    partition = _projection_size(ctx, ctx.bounds[None, None, :] // sp_above)  # [B, K, S]
+    tile = _projection_size(ctx, ext, projections)  # [B, K, S]
+    partition = _projection_size(ctx, bounds[None, None, :] // sp_above, projections)  # [B, K, S]
 
     # residencies[b, k, s]: product of temporal loops above k minus the innermost irrelevant run
     resid = np.ones((B, K, S), dtype=np.int64)
@@ -243,14 +282,18 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
         r_s = rel[s]  # [D]
         rel_active = active & r_s[None, None, :]  # [B, K, D]
         closes = rel_active.any(axis=2)  # [B, K]: level has a relevant loop
-        rel_min = np.where(rel_active, batch.rank, big).min(axis=2)  # [B, K]
-        in_run = active & ~r_s[None, None, :] & (batch.rank < rel_min[:, :, None])
+        rel_min = np.where(rel_active, rank, big).min(axis=2)  # [B, K]
+        in_run = active & ~r_s[None, None, :] & (rank < rel_min[:, :, None])
         run_product = np.prod(np.where(in_run, t, 1), axis=2)  # irrelevant loops inside the level's innermost run
+        reduced = level_total // run_product  # [B, K]
+        # going outward from level k, levels stay "open" (their innermost irrelevant run gives reuse)
+        # up to and including the first level that has a relevant loop
+        acc = np.ones(B, dtype=np.int64)
         for k in range(1, K):
             acc = np.ones(B, dtype=np.int64)
             is_open = np.ones(B, dtype=bool)
             for j in range(k - 1, -1, -1):  # innermost level above k first
-                acc = acc * np.where(is_open, level_total[:, j] // run_product[:, j], level_total[:, j])
+                acc = acc * np.where(is_open, reduced[:, j], level_total[:, j])
                 is_open = is_open & ~closes[:, j]
             resid[:, k, s] = acc
 
@@ -289,7 +332,7 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
     capacity_ok = kept_tile <= cap[None, :]
     fx = np.array([f.fanout_x for f in ctx.fanouts], dtype=np.int64)
     fy = np.array([f.fanout_y for f in ctx.fanouts], dtype=np.int64)
-    fanout_ok = (np.prod(batch.spatial_x, axis=2) <= fx[None, :]) & (np.prod(batch.spatial_y, axis=2) <= fy[None, :]) if F else np.ones((B, 0), dtype=bool)
+    fanout_ok = (np.prod(sx_all, axis=2) <= fx[None, :]) & (np.prod(sy_all, axis=2) <= fy[None, :]) if F else np.ones((B, 0), dtype=bool)
     valid = capacity_ok.all(axis=1) & fanout_ok.all(axis=1)
 
     # cycles
