@@ -1,0 +1,182 @@
+"""``python hwdse_run.py (all | LAYER...) [FUSION_LEVEL] [options]``: sweep hardware configs over layers.
+
+Argument parsing only; the work is in :mod:`dse.hwdse`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from dse.cli.errors import run_guarded
+from dse.errors import DseError
+
+DEFAULT_OUT = Path("outputs") / "outputs_hwdse"
+
+
+def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Sweep hardware configs (a JSON list of knob dicts) over transformer layers; aggregate "
+                    "energy, cycles and EDP per config; keep every result in OUT (re-running resumes).",
+        epilog="Examples: hwdse_run.py all -c hw_configs.json -t | hwdse_run.py KTQ FF1 -mx -c cfg.json | "
+               "hwdse_run.py -so -t --plot sweep.png",
+    )
+    p.add_argument("targets", nargs="*", metavar="all|LAYER... [FUSION_LEVEL]",
+                   help="'all' or layer names (KQV KTQ VScores Out FF1 FF2 softmax layernorm), optionally followed "
+                        "by a fusion level (DRAM, Accumulator, Registers); with -so: defaults to the stored layers")
+    p.add_argument("-l", "--live", action="store_true", help="print every finished (config, layer) job")
+    p.add_argument("-nef", "--no-edge-fusion", dest="nef", action="store_true",
+                   help="do not force E=1 above the fusion level")
+    p.add_argument("-lf", "--l-fusion", dest="lf", action="store_true", help="also force L=1 above the fusion level")
+    p.add_argument("-pwim", "--pwim", dest="pwim", action="store_true",
+                   help="let outputs stay in levels above the fusion level")
+    p.add_argument("-mx", "--mixup", action="store_true",
+                   help="sweep the cross product of the values seen per key across the configs (de-duplicated)")
+    p.add_argument("-vc", "--victory-condition", dest="vc", type=int, default=None, metavar="N",
+                   help="mapper victory condition (random/hybrid searches)")
+    p.add_argument("-so", "--summary_only", action="store_true", help="only read OUT and summarize; run nothing")
+    p.add_argument("-t", "--table", action="store_true", help="print the results table sorted by --metric")
+    p.add_argument("-i", "--init_idx", type=int, default=0, metavar="N",
+                   help="number the configs from N (results go to OUT/N, OUT/N+1, ...; default 0)")
+    p.add_argument("-ih", "--ignore_heads", action="store_true",
+                   help="count per-head layers (KTQ, VScores, softmax) once instead of once per head")
+    p.add_argument("-if", "--imperfect_fact", dest="imperfect", action="store_true",
+                   help="imperfect factorization (ruby map-space)")
+    p.add_argument("-c", "--configs", default="hw_configs.json", metavar="PATH",
+                   help="JSON list of config dicts (default hw_configs.json)")
+    p.add_argument("--arch", default="gemmini", help="shipped architecture name or folder (default gemmini)")
+    p.add_argument("--model", default="bert-base", help="transformer model from the catalog (default bert-base)")
+    p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
+    p.add_argument("--blocks", action="store_true", help="multiply by the model's blocks for whole-model totals")
+    p.add_argument("--workers", type=int, default=None, help=f"local worker processes (default: cores = {os.cpu_count()})")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the jobs on a Dask distributed cluster (e.g. tcp://10.0.0.1:8786)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
+    p.add_argument("--csv", default=None, metavar="PATH", help="also write the per-config results table as CSV")
+    p.add_argument("--plot", default=None, metavar="PATH", help="write a PNG: energy vs cycles + per-layer energy")
+    p.add_argument("--metric", choices=("edp", "energy", "delay"), default="edp",
+                   help="sort / best-so-far metric (default edp)")
+    p.add_argument("--mapper", default=None, help="mapper preset or mapper YAML file (default: the default preset)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_targets(targets: list[str], summary_only: bool) -> tuple[list[str] | None, str | None]:
+    """``(layers or None, fusion_level)`` from the positional arguments."""
+    from dse.pipeline import FUSION_LEVELS
+    from dse.workloads import layer_names
+
+    tokens = list(targets)
+    level = None
+    if tokens and tokens[-1] in FUSION_LEVELS:
+        level = tokens.pop()
+    if not tokens:
+        if summary_only:
+            return None, level
+        raise DseError("no layers given", "LAYER", "'all' or one or more of " + ", ".join(layer_names()))
+    if "all" in [t.lower() for t in tokens]:
+        if len(tokens) > 1:
+            raise DseError("'all' cannot be combined with layer names", "LAYER", "'all' or a list of layers")
+        return layer_names(), level
+    names = {n.lower(): n for n in layer_names()}
+    bad = [t for t in tokens if t.lower() not in names]
+    if bad:
+        raise DseError(f"unknown layer(s) {', '.join(bad)}", "LAYER",
+                       "'all', " + ", ".join(layer_names()) + " (then optionally " + ", ".join(FUSION_LEVELS) + ")")
+    return list(dict.fromkeys(names[t.lower()] for t in tokens)), level
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _run(args, argv))
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    layers, level = parse_targets(args.targets, args.summary_only)
+    if args.summary_only:
+        return _summary_only(args, layers, level)
+    return _sweep(args, layers, level, argv)
+
+
+def _outputs(args, results, info, aggregation) -> None:
+    from dse.hwdse.plot import plot
+    from dse.hwdse.results import csv_table
+    from dse.hwdse.store import Store
+    from dse.hwdse.view import summary
+
+    print(summary(results, info, args.metric, args.table, aggregation))
+    if args.csv:
+        path = Store(args.out).write_csv(*csv_table(results), path=Path(args.csv))
+        print(f"CSV written to {path}")
+    if args.plot:
+        s = info["settings"]
+        path = plot(results, args.plot, args.metric, title=f"{s['arch']} - {s['model']} seq {s['seq_len']}")
+        print(f"plot written to {path}")
+
+
+def _summary_only(args, layers, level) -> int:
+    from dse.hwdse.results import load_results
+    from dse.hwdse.store import Store
+
+    store = Store(args.out)
+    info = store.sweep_info()
+    if info is None:
+        raise DseError("no sweep results here (no sweep.json)", f"--out {store.root}",
+                       "a folder written by hwdse_run.py (run a sweep first, or pass its --out)")
+    if layers is not None and layers != info["layers"]:
+        raise DseError(f"the folder holds results of layers {' '.join(info['layers'])}, not "
+                       f"{' '.join(layers)}", f"--out {store.root}",
+                       f"-so without layers, or '{' '.join(info['layers'])}'")
+    if level is not None and level != info["settings"].get("fusion_level"):
+        raise DseError(f"the folder holds results with fusion level {info['settings'].get('fusion_level')}, not {level}",
+                       f"--out {store.root}", "the fusion level of the stored sweep, or none")
+    aggregation = {"ignore_heads": args.ignore_heads, "blocks": args.blocks}
+    results = load_results(store, info, args.ignore_heads, args.blocks)
+    if not results:
+        raise DseError("the folder holds no config results", f"--out {store.root}", "a folder of a started sweep")
+    _outputs(args, results, info, aggregation)
+    return 0
+
+
+def _sweep(args, layers, level, argv) -> int:
+    from dse.hwdse.configs import load_configs, mixup
+    from dse.hwdse.plan import SweepSettings
+    from dse.hwdse.sweep import SweepRequest, SweepStopped, run_sweep
+    from dse.workloads import get_model
+
+    if args.seq_len <= 0:
+        raise DseError("sequence length must be positive", "--seq-len", "an integer >= 1")
+    if args.workers is not None and args.workers <= 0:
+        raise DseError("workers must be positive", "--workers", "an integer >= 1")
+    if args.init_idx < 0:
+        raise DseError("the initial index must not be negative", "-i/--init_idx", "an integer >= 0")
+    model = get_model(args.model).name
+    configs = load_configs(args.configs)
+    if args.mixup:
+        configs = mixup(configs)
+    settings = SweepSettings(arch=args.arch, model=model, seq_len=args.seq_len, fusion_level=level,
+                             no_edge_fusion=args.nef, l_fusion=args.lf, pwim=args.pwim, imperfect=args.imperfect,
+                             victory_condition=args.vc, mapper=args.mapper)
+    req = SweepRequest(settings=settings, layers=layers, configs=configs, config_source=str(args.configs),
+                       out=Path(args.out), init_idx=args.init_idx, workers=args.workers or os.cpu_count() or 1,
+                       scheduler=args.scheduler, ignore_heads=args.ignore_heads, blocks=args.blocks,
+                       metric=args.metric, live=args.live, progress=not args.quiet,
+                       resume_hint="python hwdse_run.py " + shlex.join(argv))
+    try:
+        report = run_sweep(req)
+    except SweepStopped as stop:
+        print(str(stop), file=sys.stderr)
+        return stop.exit_code
+    print(f"{report.total_jobs} (config, layer) jobs: {report.ran} run, {report.reused} reused from {args.out}; "
+          f"{report.wall_s:.1f} s")
+    aggregation = {"ignore_heads": args.ignore_heads, "blocks": args.blocks}
+    _outputs(args, report.results, report.info, aggregation)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

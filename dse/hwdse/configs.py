@@ -1,0 +1,111 @@
+"""Hardware-config files: a JSON list of ``{knob: value}`` dicts, mix-up, validation.
+
+Every problem is reported before anything runs, naming the file and the config index
+(``hw_configs.json [3]``), and for malformed JSON the line and column.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from dse.errors import DseError
+
+Config = dict[str, Any]
+
+
+def load_configs(path: str | Path) -> list[Config]:
+    """Read a JSON list of config dicts; :class:`DseError` for a missing file, bad JSON or shape."""
+    p = Path(path)
+    accepted = 'a JSON list of objects, e.g. [{"pe_rows": 16, "pe_cols": 16}]'
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise DseError("config file not found", f"-c/--configs {p}", "an existing JSON file") from None
+    except (IsADirectoryError, PermissionError) as err:
+        raise DseError(f"cannot read the config file ({err.strerror})", f"-c/--configs {p}", "a readable JSON file") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DseError(f"malformed JSON: {err.msg} at line {err.lineno}, column {err.colno}",
+                       f"{p}:{err.lineno}:{err.colno}", accepted) from None
+    if not isinstance(data, list):
+        raise DseError(f"the top level is a JSON {type(data).__name__.replace('dict', 'object')}, not a list", str(p), accepted)
+    if not data:
+        raise DseError("the config list is empty: nothing to sweep", str(p), accepted)
+    bad = [i for i, c in enumerate(data) if not isinstance(c, dict)]
+    if bad:
+        raise DseError(f"config(s) {', '.join(f'[{i}]' for i in bad)} are not JSON objects", str(p), accepted)
+    return [dict(c) for c in data]
+
+
+def _value_key(value: Any) -> str:
+    """A hashable identity that keeps 1, 1.0 and true apart."""
+    return f"{type(value).__name__}:{json.dumps(value, sort_keys=True)}"
+
+
+def mixup(configs: list[Config]) -> list[Config]:
+    """Cross product of the values seen per key across ``configs`` (keys and values in first-seen order).
+
+    Duplicate values of a key are dropped, so the product has no duplicate configs.
+    """
+    values: dict[str, list[Any]] = {}
+    seen: dict[str, set[str]] = {}
+    for cfg in configs:
+        for key, value in cfg.items():
+            if _value_key(value) not in seen.setdefault(key, set()):
+                seen[key].add(_value_key(value))
+                values.setdefault(key, []).append(value)
+    keys = list(values)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
+
+
+def dedupe(configs: list[Config]) -> list[Config]:
+    """``configs`` without repeated configs (first occurrence kept)."""
+    out, seen = [], set()
+    for cfg in configs:
+        key = _value_key(cfg)
+        if key not in seen:
+            seen.add(key)
+            out.append(cfg)
+    return out
+
+
+def _short(err: DseError) -> str:
+    text = f"{err.where}: {err.message}" if err.where else err.message
+    return text + (f" (accepted: {err.accepted})" if err.accepted else "")
+
+
+def validate_configs(configs: list[Config], arch: str, source: str) -> None:
+    """Check every config against the architecture's knobs; one :class:`DseError` listing all problems.
+
+    Reported per config index: unknown keys, keys other configs set but this one misses,
+    wrong types and out-of-range values.
+    """
+    from dse.spec.library import knobs_of, resolve_architecture
+
+    knobs = knobs_of(arch)
+    all_keys = list(dict.fromkeys(k for c in configs for k in c if k in knobs))
+    problems: list[str] = []
+    for idx, cfg in enumerate(configs):
+        before = len(problems)
+        missing = [k for k in all_keys if k not in cfg]
+        if missing:
+            problems.append(f"[{idx}] missing key(s) {', '.join(missing)} that other configs set")
+        for key, value in cfg.items():  # every bad key of this config, not only the first one
+            try:
+                resolve_architecture(arch, {key: value}, where=f"[{idx}]")
+            except DseError as err:
+                problems.append(_short(err))
+        if len(problems) == before:
+            try:  # the combination (e.g. a constraints file chosen by the knob values)
+                resolve_architecture(arch, cfg, where=f"[{idx}]")
+            except DseError as err:
+                text = _short(err)
+                problems.append(text if text.startswith(f"[{idx}]") else f"[{idx}] {text}")
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        raise DseError(f"{len(problems)} problem(s) in the configs, nothing was run:\n  " + "\n  ".join(shown),
+                       source, "keys that are knobs of the architecture (see `dse archs`), with valid values, "
+                       "and the same keys in every config")

@@ -1,0 +1,140 @@
+"""What a sweep runs: settings, which architecture maps which layer, and the (config, layer) jobs.
+
+Layers an architecture does not declare (``architecture_info.layers`` in its
+``knobs.yaml``) go to its declared companion (``architecture_info.companion``: the name
+of another shipped architecture, e.g. gemmini's ``gemmini_NOs`` for softmax/layernorm),
+with the config keys the companion also declares.  Without a companion that runs the
+layer, the layer is *skipped* with the reason; totals then cover the layers that ran and
+every view says which layers were left out.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+from dse.errors import DseError
+
+RESULT_FORMAT = "dse-hwdse/1"
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything except the config that decides a job's mapping (part of every job's fingerprint)."""
+
+    arch: str = "gemmini"
+    model: str = "bert-base"
+    seq_len: int = 512
+    batch: int = 1
+    fusion_level: str | None = None
+    no_edge_fusion: bool = False
+    l_fusion: bool = False
+    pwim: bool = False
+    imperfect: bool = False
+    victory_condition: int | None = None
+    mapper: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one layer is run: by ``arch`` (maybe a companion) or skipped with ``reason``."""
+
+    layer: str
+    arch: str | None
+    keys: tuple[str, ...] | None = None  # config keys passed on (None: all)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """One (config, layer) pair; picklable, so it can go to a process pool or a Dask worker."""
+
+    index: int
+    layer: str
+    arch: str
+    config: dict[str, Any]  # the knob values given to ``arch``
+    settings: SweepSettings
+    full_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dirname(self) -> str:
+        """``outputs_<layer>[_<level>]`` like the reference scripts."""
+        lvl = self.settings.fusion_level
+        return f"outputs_{self.layer}" + (f"_{lvl}" if lvl else "")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this job's result; a stored result is reused only if it matches exactly."""
+        return {"format": RESULT_FORMAT, "layer": self.layer, "arch": self.arch, "config": self.config,
+                "settings": {k: v for k, v in self.settings.as_dict().items() if k != "arch"}}
+
+    def layer_job(self):
+        """The :class:`dse.pipeline.LayerJob` (one mapper thread: the sweep parallelizes over jobs)."""
+        from dse.pipeline import LayerJob
+
+        s = self.settings
+        return LayerJob(layer=self.layer, arch=self.arch, config=dict(self.config), model=s.model, seq_len=s.seq_len,
+                        batch=s.batch, fusion_level=s.fusion_level, no_edge_fusion=s.no_edge_fusion,
+                        l_fusion=s.l_fusion, pwim=s.pwim, imperfect=s.imperfect, mapper=s.mapper,
+                        victory_condition=s.victory_condition, threads=1)
+
+
+def _info(arch: str) -> dict[str, Any]:
+    from dse.spec.library import arch_directory
+
+    data = yaml.safe_load((arch_directory(arch) / "knobs.yaml").read_text()) or {}
+    return data.get("architecture_info") or {}
+
+
+def route_layers(arch: str, layers: list[str]) -> list[Route]:
+    """Decide, per layer, which architecture runs it (see the module docstring)."""
+    from dse.spec.library import arch_directory, knobs_of
+
+    info = _info(arch)
+    own = tuple(info.get("layers") or ())
+    companion = info.get("companion")
+    routes = []
+    for layer in layers:
+        if not own or layer in own:
+            routes.append(Route(layer, arch))
+            continue
+        if not companion:
+            routes.append(Route(layer, None, reason=f"architecture '{arch}' runs only {', '.join(own)} and declares no "
+                                                    f"companion architecture for {layer}"))
+            continue
+        try:
+            arch_directory(companion)
+            c_layers = tuple(_info(companion).get("layers") or ())
+        except DseError:
+            routes.append(Route(layer, None, reason=f"companion architecture '{companion}' of '{arch}' is not installed"))
+            continue
+        if c_layers and layer not in c_layers:
+            routes.append(Route(layer, None, reason=f"neither '{arch}' nor its companion '{companion}' runs {layer}"))
+            continue
+        routes.append(Route(layer, str(companion), keys=tuple(knobs_of(companion))))
+    return routes
+
+
+def make_jobs(configs: list[dict[str, Any]], settings: SweepSettings, routes: list[Route],
+              init_idx: int = 0) -> list[SweepJob]:
+    """All (config, layer) jobs; config ``i`` of the list gets index ``init_idx + i``."""
+    jobs = []
+    for pos, cfg in enumerate(configs):
+        for r in routes:
+            if r.arch is None:
+                continue
+            sub = dict(cfg) if r.keys is None else {k: v for k, v in cfg.items() if k in r.keys}
+            jobs.append(SweepJob(init_idx + pos, r.layer, r.arch, sub, settings, dict(cfg)))
+    return jobs
+
+
+def validate_companions(configs: list[dict[str, Any]], routes: list[Route], source: str) -> None:
+    """Check the config keys handed to companion architectures (same rules as the main one)."""
+    from dse.hwdse.configs import validate_configs
+
+    for arch, keys in {(r.arch, r.keys) for r in routes if r.arch is not None and r.keys is not None}:
+        validate_configs([{k: v for k, v in c.items() if k in keys} for c in configs], arch,
+                         f"{source} (as given to companion architecture '{arch}')")
