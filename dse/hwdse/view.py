@@ -20,6 +20,17 @@ def _config_text(r: ConfigResult, keys: list[str]) -> str:
     return ", ".join(f"{k}={r.config.get(k)}" for k in shown)
 
 
+def _short_reason(r: ConfigResult, limit: int = 240) -> str:
+    """One line: the failed layers and the first reason (full reasons are in hw_config.json)."""
+    failed = [row for row in r.rows if not row.ok]
+    if not failed:
+        return r.totals.reason or ""
+    first = (failed[0].reason or "no valid mapping").replace("\n", " ")
+    first = first if len(first) <= limit else first[:limit - 3] + "..."
+    more = f" (and {len(failed) - 1} more layer(s): {', '.join(x.layer for x in failed[1:])})" if len(failed) > 1 else ""
+    return f"{failed[0].layer}: {first}{more}"
+
+
 def best_lines(results: list[ConfigResult]) -> list[str]:
     """Best config by EDP, energy, cycles (lowest) and utilization (highest)."""
     ok = [r for r in results if r.totals.status == OK]
@@ -76,7 +87,7 @@ def summary(results: list[ConfigResult], info: dict[str, Any], metric: str = "ed
         lines.append("Pareto front (energy vs cycles): " + ", ".join(f"[{r.index}]" for r in front))
     bad = [r for r in results if r.totals.status != OK]
     for r in bad:
-        lines.append(f"config [{r.index}] {r.totals.status}: {r.totals.reason}")
+        lines.append(f"config [{r.index}] {r.totals.status}: {_short_reason(r)}")
     if with_table:
         lines += ["", f"SUMMARY TABLE (sorted by {METRIC_LABEL[metric]}; * = Pareto front):", table(results, metric)]
     return "\n".join(lines)
