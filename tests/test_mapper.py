@@ -72,3 +72,16 @@ def test_conflicting_constraints_are_rejected():
     bad = (Constraint("DRAM", "temporal", (FactorConstraint("D", "=", 4), FactorConstraint("D", ">=", 8)), source="c.yaml: targets[0]"),)
     with pytest.raises(SpecError, match="conflicting constraints on D"):
         search(ctx, tuple(spec.constraints) + bad, MapperOptions())
+
+
+def test_local_search_path_is_deterministic_and_finds_the_small_optimum(monkeypatch):
+    # force the default algorithm's large-space path (iterated local search) on the small pair
+    import dse.mapper.search as s
+    spec = gemmini_spec("KQV", SMALL)
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    exhaustive = search(ctx, spec.constraints, MapperOptions(algorithm="exhaustive"))
+    monkeypatch.setattr(s, "EXACT_MAX_ROWS", 0)
+    a = search(ctx, spec.constraints, MapperOptions(seed=3))
+    b = search(ctx, spec.constraints, MapperOptions(seed=3))
+    assert a.best.mapping == b.best.mapping and a.evaluated == b.evaluated
+    assert a.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)

@@ -200,15 +200,44 @@ def dim_factorizations(bound: int, rules: Sequence[SlotRule]) -> list[tuple[int,
     return out
 
 
-def enumerate_factors(space: MapSpace, keep: np.ndarray) -> np.ndarray:
-    """All factor assignments [N, n_slots, D] that fit fan-outs and capacities (for one keep option)."""
+def count_factorizations(bound: int, rules: Sequence[SlotRule]) -> int:
+    """len(dim_factorizations(bound, rules)) without listing them (memoized on (slot, remaining))."""
+    n = len(rules)
+    memo: dict[tuple[int, int], int] = {}
+
+    def rec(i: int, remaining: int) -> int:
+        if (i, remaining) in memo:
+            return memo[(i, remaining)]
+        r = rules[i]
+        if i == n - 1:
+            c = 1 if r.allows(remaining, remaining) else 0
+        else:
+            cands = [remaining] if r.exact == 0 else ([r.exact] if r.exact else divisors(remaining))
+            c = sum(rec(i + 1, remaining // f) for f in cands if remaining % f == 0 and r.allows(f, remaining))
+        memo[(i, remaining)] = c
+        return c
+
+    return rec(0, bound)
+
+
+def enumerate_factors(space: MapSpace, keep: np.ndarray, max_rows: int | None = None) -> np.ndarray | None:
+    """All factor assignments [N, n_slots, D] that fit fan-outs and capacities (for one keep option).
+
+    With ``max_rows``, give up (return None) as soon as an intermediate combination exceeds it.
+    """
     ctx = space.ctx
     D = len(ctx.dims)
     n_slots = len(space.slots)
     per_dim = []
+    if max_rows is not None and any(
+            count_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)]) > max_rows
+            for d in range(D)):
+        return None
     for d in range(D):
         facts = dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
         per_dim.append(np.array(facts, dtype=np.int64).reshape(-1, n_slots))
+        if max_rows is not None and len(facts) > max_rows:
+            return None
         if not facts:
             return np.zeros((0, n_slots, D), dtype=np.int64)
     cur = np.ones((1, n_slots, D), dtype=np.int64)
@@ -218,6 +247,8 @@ def enumerate_factors(space: MapSpace, keep: np.ndarray) -> np.ndarray:
         if len(f) == 1:
             cur[:, :, d] = f[0]
             continue
+        if max_rows is not None and len(cur) * len(f) > max_rows:
+            return None
         nxt = np.repeat(cur, len(f), axis=0)
         nxt[:, :, d] = np.tile(f, (len(cur), 1))
         cur = nxt[_fits(space, keep, nxt)]
@@ -442,5 +473,5 @@ def _rule_text(d: str, r: SlotRule) -> str:
 
 
 __all__ = ["MapSpace", "Slot", "SlotRule", "build_mapspace", "dim_factorizations", "enumerate_factors",
-           "expand_batches", "batch_row_to_mapping", "explain_empty", "level_orders", "divisors", "NoValidMappingError",
+           "expand_batches", "count_factorizations", "batch_row_to_mapping", "explain_empty", "level_orders", "divisors", "NoValidMappingError",
            "SpatialLevel"]

@@ -24,6 +24,7 @@ import numpy as np
 from dse.errors import DseError, NoValidMappingError
 from dse.mapper.mapspace import (MapSpace, batch_row_to_mapping, build_mapspace, dim_factorizations,
                                  enumerate_factors, expand_batches, explain_empty)
+from dse.mapper.local import LocalSearch
 from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
 from dse.spec.types import Constraint, MapperOptions
 
@@ -118,11 +119,13 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
     _metric_check(metrics)
     start = time.monotonic()
     deadline = start + options.timeout if options.timeout else None
-    space = build_mapspace(ctx, constraints)
+    space = build_mapspace(ctx, constraints, designer_keeps=(algo == "dse"))
     best = _Best(metrics, space.min_utilization)
     stopped = "exhausted"
     space_size = 0
-    if algo in ("dse", "linear_pruned", "exhaustive"):
+    if algo == "dse":
+        stopped, space_size = _dse_search(ctx, space, options, best, deadline, progress, metrics)
+    elif algo in ("linear_pruned", "exhaustive"):
         all_perm = algo == "exhaustive"
         offset = 0
         for keep in space.keep_options:
@@ -170,6 +173,58 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
     mapping = batch_row_to_mapping(space, best.batch, 0)
     result = result_at(ctx, evaluate_batch(ctx, best.batch), 0, mapping)
     return SearchResult(result, best.evaluated, best.valid, wall, algo, stopped, space_size)
+
+
+EXACT_MAX_ROWS = 12_000  # pruned factorizations up to which 'dse' enumerates exactly (x loop orders)
+EXACT_MAX_INTERMEDIATE = 400_000  # give up exact enumeration when a partial combination grows past this
+
+
+def _key_fn(metrics: Sequence[str]):
+    def keys(res: BatchResult, idx: np.ndarray) -> np.ndarray:
+        return np.stack([a[idx] for a in _metric_arrays(res, metrics)], axis=1)
+    return keys
+
+
+def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadline, progress, metrics) -> tuple[str, int]:
+    """Exact enumeration of small pruned spaces, deterministic iterated local search otherwise."""
+    stopped, space_size, offset = "exhausted", 0, 0
+    for keep in space.keep_options:
+        fac = enumerate_factors(space, keep, max_rows=EXACT_MAX_INTERMEDIATE)
+        if fac is not None and len(fac) <= EXACT_MAX_ROWS:
+            space_size += len(fac)
+            if not len(fac):
+                continue
+            for batch, r_i, p_i in expand_batches(space, keep, fac, False):
+                best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
+                if progress:
+                    progress(best.evaluated, best.valid, best.key[0] if best.key else None)
+                if deadline and time.monotonic() > deadline:
+                    return "timeout", space_size
+            offset += len(fac)
+            continue
+        ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=options.seed)
+        timed_out = []
+
+        def stop() -> bool:
+            if deadline and time.monotonic() > deadline:
+                timed_out.append(True)
+                return True
+            return False
+
+        out = ls.run(stop=stop)
+        best.evaluated += ls.evaluated
+        best.valid += ls.valid
+        if out is not None:
+            _, f, r = out
+            best.offer(ctx, ls.batch(f[None], r[None]), np.array([offset * 1000], dtype=np.int64))
+            best.evaluated -= 1  # re-scoring the winner is not a new evaluation
+            best.valid -= 1
+        offset += 1
+        if progress:
+            progress(best.evaluated, best.valid, best.key[0] if best.key else None)
+        if timed_out:
+            return "timeout", space_size
+    return stopped, space_size
 
 
 def _metric_check(metrics: Sequence[str]) -> None:

@@ -1,0 +1,295 @@
+"""Deterministic iterated local search over factorizations and loop orders.
+
+Used by the default ``dse`` algorithm when the pruned map-space is too large to
+enumerate within its evaluation budget.  A state is one factor assignment
+(``[slot, dim]``, innermost slot first, every column an allowed factorization of
+its dimension) plus one loop order per storage level.  One descent step
+evaluates, in a single model batch, every neighbour:
+
+* move one prime factor of one dimension from one slot to another (spatial or
+  temporal), with every reuse-distinct loop order at the levels whose set of
+  active loops changed;
+* re-order one level (every reuse-distinct order of its active loops);
+
+and moves to the best one while it strictly improves the lexicographic metric
+key.  From a local optimum, a seeded perturbation (a few random valid
+neighbour steps) restarts the descent; the best state over all rounds wins.
+Everything is counted, never timed (the wall-clock ``timeout`` is only a safety
+net), so the same inputs and seed give the same mapping.
+"""
+from __future__ import annotations
+
+from itertools import product
+from typing import Callable, Sequence
+
+import numpy as np
+
+from dse.mapper.mapspace import MapSpace, SlotRule, _split_xy, level_orders
+from dse.model.nest import BatchResult, MappingBatch, evaluate_batch
+
+
+def prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+def column_ok(rules: Sequence[SlotRule], col: Sequence[int], bound: int) -> bool:
+    """Whether ``col`` (innermost slot first) is a factorization of ``bound`` the slot rules allow."""
+    remaining = bound
+    for r, f in zip(rules, col):
+        if f < 1 or remaining % f or not r.allows(int(f), remaining):
+            return False
+        remaining //= f
+    return remaining == 1
+
+
+def outermost_column(rules: Sequence[SlotRule], bound: int) -> tuple[int, ...] | None:
+    """The allowed factorization with the smallest inner factors (everything as far out as allowed)."""
+    n = len(rules)
+
+    def divs(m: int) -> list[int]:
+        return [d for d in range(1, m + 1) if m % d == 0] if m < 5000 else \
+            sorted({x for d in range(1, int(m ** 0.5) + 1) if m % d == 0 for x in (d, m // d)})
+
+    def rec(i: int, remaining: int) -> tuple[int, ...] | None:
+        r = rules[i]
+        if i == n - 1:
+            return (remaining,) if r.allows(remaining, remaining) else None
+        cands = [remaining] if r.exact == 0 else ([r.exact] if r.exact else divs(remaining))
+        for f in cands:
+            if remaining % f == 0 and r.allows(f, remaining):
+                rest = rec(i + 1, remaining // f)
+                if rest is not None:
+                    return (f,) + rest
+        return None
+
+    return rec(0, bound)
+
+
+class LocalSearch:
+    """Iterated local search for one keep option; see the module docstring."""
+
+    def __init__(self, space: MapSpace, keep: np.ndarray, key_fn: Callable[[BatchResult, np.ndarray], np.ndarray],
+                 n_keys: int, min_util: float, seed: int = 0):
+        self.space = space
+        self.ctx = ctx = space.ctx
+        self.keep = keep
+        self.key_fn = key_fn  # (result, rows) -> [len(rows), n_keys] float keys, smaller is better
+        self.n_keys = n_keys
+        self.min_util = min_util
+        self.rng = np.random.default_rng(seed)
+        self.K, self.D = ctx.n_levels, len(ctx.dims)
+        self.n_slots = len(space.slots)
+        self.t_slot = [i for i, s in enumerate(space.slots) if s.kind == "temporal"]
+        self.t_level = [space.slots[i].index for i in self.t_slot]
+        self.s_slot = [i for i, s in enumerate(space.slots) if s.kind == "spatial"]
+        self.s_fan = [space.slots[i].index for i in self.s_slot]
+        self.level_of_slot = {i: space.slots[i].index for i in self.t_slot}
+        self.dims = [d for d in range(self.D) if int(ctx.bounds[d]) > 1]
+        self.primes = {d: sorted(set(prime_factors(int(ctx.bounds[d])))) for d in self.dims}
+        self.rules = [[space.rules[s][d] for s in range(self.n_slots)] for d in range(self.D)]
+        self._orders: dict = {}
+        self.all_divisors = True
+        self._div_cache: dict[int, list[int]] = {}
+        self._move_cache: dict = {}
+        self.evaluated = 0
+        self.valid = 0
+
+    # ------------------------------------------------------------------ helpers
+    def orders(self, k: int, active: frozenset) -> list[np.ndarray]:
+        key = (k, active)
+        if key not in self._orders:
+            names = frozenset(self.ctx.dims[d] for d in active)
+            ranks = []
+            for o in level_orders(self.space, k, names, False):
+                r = np.arange(self.D, dtype=np.int64) + self.D
+                for pos, dname in enumerate(o):
+                    r[self.ctx.dims.index(dname)] = pos
+                ranks.append(r)
+            self._orders[key] = ranks
+        return self._orders[key]
+
+    def _divs(self, n: int) -> list[int]:
+        if n not in self._div_cache:
+            self._div_cache[n] = [f for f in range(2, n + 1) if n % f == 0]
+        return self._div_cache[n]
+
+    def active(self, fac: np.ndarray, slot: int) -> frozenset:
+        return frozenset(int(d) for d in np.nonzero(fac[slot] > 1)[0])
+
+    def batch(self, facs: np.ndarray, ranks: np.ndarray) -> MappingBatch:
+        n = len(facs)
+        temporal = np.ones((n, self.K, self.D), dtype=np.int64)
+        temporal[:, self.t_level, :] = facs[:, self.t_slot, :]
+        spatial = np.ones((n, len(self.ctx.fanouts), self.D), dtype=np.int64)
+        if self.s_slot:
+            spatial[:, self.s_fan, :] = facs[:, self.s_slot, :]
+        sx, sy = _split_xy(self.space, spatial)
+        return MappingBatch(temporal, ranks, sx, sy, np.broadcast_to(self.keep, (n,) + self.keep.shape))
+
+    def score(self, facs: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, MappingBatch]:
+        """(ok mask, keys [N, n_keys]) for candidate states."""
+        b = self.batch(facs, ranks)
+        res = evaluate_batch(self.ctx, b)
+        ok = res.valid & (res.utilization >= self.min_util - 1e-12)
+        self.evaluated += len(facs)
+        self.valid += int(ok.sum())
+        keys = np.full((len(facs), self.n_keys), np.inf)
+        idx = np.nonzero(ok)[0]
+        if len(idx):
+            keys[idx] = self.key_fn(res, idx)
+        return ok, keys, b
+
+    def start(self) -> tuple[np.ndarray, np.ndarray] | None:
+        fac = np.ones((self.n_slots, self.D), dtype=np.int64)
+        for d in range(self.D):
+            col = outermost_column(self.rules[d], int(self.ctx.bounds[d]))
+            if col is None:
+                return None
+            fac[:, d] = col
+        return fac, self.default_ranks(fac)
+
+    def default_ranks(self, fac: np.ndarray) -> np.ndarray:
+        ranks = np.tile(np.arange(self.D, dtype=np.int64), (self.K, 1))
+        for i in self.t_slot:
+            k = self.level_of_slot[i]
+            ranks[k] = self.orders(k, self.active(fac, i))[0]
+        return ranks
+
+    # ------------------------------------------------------------------ neighbourhood
+    def _col_moves(self, d: int, col: tuple) -> list:
+        """Allowed (i, j, new column) moves of one factor of dim d from slot i to slot j (cached)."""
+        key = (d, col)
+        hit = self._move_cache.get(key)
+        if hit is not None:
+            return hit
+        out = []
+        bound = int(self.ctx.bounds[d])
+        for i in range(self.n_slots):
+            if col[i] == 1:
+                continue
+            for p in (self._divs(col[i]) if self.all_divisors else self.primes[d]):
+                if col[i] % p:
+                    continue
+                for j in range(self.n_slots):
+                    if j == i:
+                        continue
+                    new = list(col)
+                    new[i] //= p
+                    new[j] *= p
+                    if column_ok(self.rules[d], new, bound):
+                        out.append((i, j, tuple(new)))
+        self._move_cache[key] = out
+        return out
+
+    def neighbours(self, fac: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fl = fac.tolist()
+        n = self.n_slots
+        act = [frozenset(d for d in self.dims if fl[s][d] > 1) for s in range(n)]
+        rows_d: dict[int, tuple[list, list]] = {}  # dim -> (row ids, new columns)
+        rank_rows, rank_k, rank_v = [], [], []
+        m = 0
+        for d in self.dims:
+            col = tuple(fl[s][d] for s in range(n))
+            ids, cols = rows_d.setdefault(d, ([], []))
+            for i, j, new in self._col_moves(d, col):
+                per = []
+                if new[i] == 1 and i in self.level_of_slot:  # d leaves level i
+                    k = self.level_of_slot[i]
+                    per.append([(k, r) for r in self.orders(k, act[i] - {d})])
+                if col[j] == 1 and j in self.level_of_slot:  # d enters level j
+                    k = self.level_of_slot[j]
+                    per.append([(k, r) for r in self.orders(k, act[j] | {d})])
+                for combo in (product(*per) if per else ((),)):
+                    ids.append(m)
+                    cols.append(new)
+                    for k, r in combo:
+                        rank_rows.append(m)
+                        rank_k.append(k)
+                        rank_v.append(r)
+                    m += 1
+        reorder = []
+        for i in self.t_slot:
+            k = self.level_of_slot[i]
+            for r in self.orders(k, act[i]):
+                if not np.array_equal(r, ranks[k]):
+                    reorder.append((k, r))
+        total = m + len(reorder)
+        facs = np.repeat(fac[None], total, axis=0)
+        rks = np.repeat(ranks[None], total, axis=0)
+        for d, (ids, cols) in rows_d.items():
+            if ids:
+                facs[np.array(ids), :, d] = np.array(cols, dtype=np.int64)
+        if rank_rows:
+            rks[np.array(rank_rows), np.array(rank_k)] = np.array(rank_v)
+        for x, (k, r) in enumerate(reorder):
+            rks[m + x, k] = r
+        return facs, rks
+
+    # ------------------------------------------------------------------ search
+    def descend(self, fac, ranks, key, max_steps: int = 10_000):
+        for _ in range(max_steps):
+            nf, nr = self.neighbours(fac, ranks)
+            if not len(nf):
+                break
+            ok, keys, _ = self.score(nf, nr)
+            if not ok.any():
+                break
+            order = np.lexsort([np.arange(len(nf))] + [keys[:, c] for c in range(self.n_keys - 1, -1, -1)])
+            b = order[0]
+            cand = tuple(keys[b])
+            if key is not None and not cand < key:
+                break
+            fac, ranks, key = nf[b], nr[b], cand
+        return fac, ranks, key
+
+    def perturb(self, fac, ranks, steps: int):
+        for _ in range(steps):
+            nf, nr = self.neighbours(fac, ranks)
+            if not len(nf):
+                break
+            ok, _, _ = self.score(nf, nr)
+            idx = np.nonzero(ok)[0]
+            if not len(idx):
+                break
+            b = idx[int(self.rng.integers(len(idx)))]
+            fac, ranks = nf[b], nr[b]
+        return fac, ranks
+
+    def run(self, rounds: int = 100, patience: int = 30, kick: int = 3,
+            stop: Callable[[], bool] | None = None):
+        """Return (best key, best fac, best ranks) or None when no valid state was found."""
+        st = self.start()
+        if st is None:
+            return None
+        fac, ranks = st
+        ok, keys, _ = self.score(fac[None], ranks[None])
+        key = tuple(keys[0]) if ok[0] else None
+        fac, ranks, key = self.descend(fac, ranks, key)
+        if key is None:
+            return None
+        best = (key, fac, ranks)
+        since = 0
+        for _ in range(rounds):
+            if since >= patience or (stop and stop()):
+                break
+            f2, r2 = self.perturb(best[1], best[2], kick)
+            ok, keys, _ = self.score(f2[None], r2[None])
+            k2 = tuple(keys[0]) if ok[0] else None
+            f2, r2, k2 = self.descend(f2, r2, k2)
+            if k2 is not None and k2 < best[0]:
+                best = (k2, f2, r2)
+                since = 0
+            else:
+                since += 1
+        return best
+
+
+__all__ = ["LocalSearch", "prime_factors", "column_ok", "outermost_column"]
