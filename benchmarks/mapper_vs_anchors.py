@@ -174,7 +174,7 @@ def main(argv=None) -> int:
         if row["error"]:
             ours += f" [{len(notes) + 1}]"
             notes.append(f"[{len(notes) + 1}] {row['pair']}: {row['error']}")
-        rows.append([row["pair"], ours, f"{row['timeloop']:.3g}" if row["timeloop"] else "-", ff,
+        rows.append([row["pair"], ours, f"{row['timeloop']:.4g}" if row["timeloop"] else "-", ff,
                      f"{row['ratio']:.3f}" if row["ratio"] else "-",
                      f"{row['ratio_ff_any']:.3f}" if row["ratio_ff_any"] else "-", f"{row['util']:.2f}" if row["util"] is not None else "-", f"{row['wall']:.2f}",
                      f"{row['ff_wall']:.1f}" if row["ff_wall"] else "-"])
