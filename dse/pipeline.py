@@ -203,7 +203,7 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
         return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start)
     best: ModelResult = res.best
     if out_dir is not None:
-        write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes)
+        write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes + res.notes)
     return LayerOutcome(
         job, True, None, best.energy_pj, best.cycles, best.utilization, best.edp_j_cycles, best.macs, best.area_um2,
         {l.name: l.energy_pj for l in best.levels} | {prep.ctx.arch.compute.name: best.compute_energy_pj},

@@ -48,8 +48,8 @@ def test_no_companion_reason():
 
 def test_infeasible_config_end_to_end(tmp_path, capsys):
     cfg = tmp_path / "c.json"
-    # a 16x128 array cannot split KTQ's E=64 (head width) over 128 columns under the WS constraints
-    cfg.write_text(json.dumps([{"pe_rows": 16, "pe_cols": 16}, {"pe_rows": 16, "pe_cols": 128}]))
+    # 16 accumulator words over 16 rows = 1 per bank, but WS streams L=16 outputs through each bank
+    cfg.write_text(json.dumps([{"pe_rows": 16, "accumulator_size": 65536}, {"pe_rows": 16, "accumulator_size": 16}]))
     out = tmp_path / "out"
     assert main(["KTQ", "--seq-len", "128", "-q", "-t", "-c", str(cfg), "--out", str(out), "--workers", "1"]) == 0
     text = capsys.readouterr().out
@@ -59,6 +59,6 @@ def test_infeasible_config_end_to_end(tmp_path, capsys):
     assert bad["layers"][0]["ok"] is False
     assert "config [1] infeasible: KTQ:" in text and "inf" not in text.replace("infeasible", "")
     csv = (out / "results.csv").read_text().splitlines()
-    assert csv[2].startswith("1,infeasible,16,128,,,,,0,\"KTQ:")
+    assert csv[2].startswith("1,infeasible,16,16,,,,,0,\"KTQ:"), csv
     good = json.loads((out / "0" / "hw_config.json").read_text())["metrics"]
     assert good["status"] == "ok" and good["energy_pj"] > 0

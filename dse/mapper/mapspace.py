@@ -67,6 +67,7 @@ class MapSpace:
     splits: tuple[tuple[frozenset[str] | None, frozenset[str] | None], ...]  # per fan-out: dims forced to X / Y
     constraints: tuple[Constraint, ...]
     min_utilization: float = 0.0
+    notes: tuple[str, ...] = ()  # constraints adjusted or ignored the way Timeloop does
 
 
 def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designer_keeps: bool = False) -> MapSpace:
@@ -88,6 +89,7 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     splits: dict[str, tuple] = {f.name: (None, None) for f in ctx.fanouts}
     keep_fixed: dict[str, dict[str, bool]] = {l.name: {} for l in ctx.levels}
     min_util = 0.0
+    notes: list[str] = []
     for c in constraints:
         where = c.source or f"constraint on {c.target}"
         if c.target not in names and c.type not in ("utilization",):
@@ -112,6 +114,13 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
             for fc in c.factors:
                 if fc.dim not in slot_rules:
                     raise SpecError(f"factor on unknown dimension '{fc.dim}'", where, ", ".join(dims))
+                bound = int(ctx.bounds[dims.index(fc.dim)])
+                if fc.op == "=" and fc.value == 0:  # Timeloop: 0 means the full problem dimension
+                    fc = FactorConstraint(fc.dim, "=", bound)
+                elif fc.op == "=" and fc.value > bound:  # Timeloop ignores it (with a warning)
+                    notes.append(f"{where}: constraint {fc.dim}={fc.value} exceeds the dimension {fc.dim}={bound}; "
+                                 f"ignored, as Timeloop does")
+                    continue
                 slot_rules[fc.dim] = _merge(slot_rules[fc.dim], fc, where)
             if c.permutation and kind == "temporal":
                 pinned[target] = tuple(d for d in c.permutation if d in dims)
@@ -150,7 +159,7 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
         options.append(opt)
     return MapSpace(ctx, tuple(slots), tuple(tuple(rules[(s.kind, s.name)][d] for d in dims) for s in slots),
                     tuple(pinned[l.name] for l in ctx.levels), tuple(options),
-                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util)
+                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util, tuple(notes))
 
 
 def _fanout_below(ctx: ModelContext, level: str) -> str | None:

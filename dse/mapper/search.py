@@ -43,6 +43,7 @@ class SearchResult:
     algorithm: str
     stopped_by: str  # exhausted | timeout | search_size | victory_condition
     space_size: int  # factorizations that fit, times loop orders (for enumerating algorithms)
+    notes: tuple[str, ...] = ()  # constraints adjusted or ignored the way Timeloop does
 
 
 def _metric_arrays(res: BatchResult, metrics: Sequence[str]) -> list[np.ndarray]:
@@ -172,7 +173,7 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
                                   "a larger search_size/timeout, or the default 'dse' algorithm")
     mapping = batch_row_to_mapping(space, best.batch, 0)
     result = result_at(ctx, evaluate_batch(ctx, best.batch), 0, mapping)
-    return SearchResult(result, best.evaluated, best.valid, wall, algo, stopped, space_size)
+    return SearchResult(result, best.evaluated, best.valid, wall, algo, stopped, space_size, space.notes)
 
 
 EXACT_MAX_ROWS = 12_000  # pruned factorizations up to which 'dse' enumerates exactly (x loop orders)
