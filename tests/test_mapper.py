@@ -85,3 +85,22 @@ def test_local_search_path_is_deterministic_and_finds_the_small_optimum(monkeypa
     b = search(ctx, spec.constraints, MapperOptions(seed=3))
     assert a.best.mapping == b.best.mapping and a.evaluated == b.evaluated
     assert a.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)
+
+
+def test_timeloop_factor_semantics_zero_is_full_dimension_and_oversize_is_ignored():
+    from dse.mapper.mapspace import build_mapspace
+
+    spec = gemmini_spec("KQV", SMALL)  # E=64, D=128, L=64
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    extra = (Constraint("DRAM", "temporal", (FactorConstraint("L", "=", 0),), source="t0"),
+             Constraint("Scratchpad", "temporal", (FactorConstraint("E", "=", 4096),), source="t1"))
+    space = build_mapspace(ctx, tuple(spec.constraints) + extra)
+    dram = [s.name for s in space.slots].index("DRAM")
+    scratch = [s.name for s in space.slots].index("Scratchpad")
+    L, E = ctx.dims.index("L"), ctx.dims.index("E")
+    assert space.rules[dram][L].exact == 64  # L=0 -> the whole L (Timeloop: "full problem dimension")
+    assert space.rules[scratch][E].exact is None  # E=4096 > 64: ignored
+    assert any("E=4096 exceeds the dimension E=64" in n for n in space.notes)
+    # L=0 at DRAM conflicts with the Registers' L=16: no mapping, and the message says so
+    with pytest.raises(NoValidMappingError, match="dimension L=64 cannot be split"):
+        search(ctx, tuple(spec.constraints) + extra, MapperOptions())
