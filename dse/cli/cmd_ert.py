@@ -69,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="extra estimation-table folders or *.table.yaml files (searched before the shipped ones)")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec variable (number or expression); may be repeated")
+    p.add_argument("--set", nargs="+", default=[], metavar="KNOB=VALUE",
+                   help="architecture knob values for --arch (see `dse archs`)")
     p.add_argument("--no-scales", action="store_true",
                    help="ignore compound energy_scale/area_scale (older Accelergy behaviour)")
     p.add_argument("--sources", action="store_true", help="print where every number came from")
@@ -110,8 +112,21 @@ def run(args: argparse.Namespace) -> int:
     """Load, estimate, apply overrides, print (and optionally write) the tables."""
     from dse.spec.loader import load_spec
 
-    files = resolve_arch(args.arch) if args.arch else args.spec
-    spec = load_spec(files, variables=parse_assignments(args.var, "dse ert --var"))
+    variables: dict = parse_assignments(args.var, "dse ert --var")
+    if args.arch and (Path(args.arch) / "knobs.yaml").exists() or (arch_root() / str(args.arch) / "knobs.yaml").exists():
+        # a library architecture: its system, components and constraints for these knob values
+        from dse.cli.args import typed
+        from dse.spec.library import resolve_architecture
+
+        bundle = resolve_architecture(args.arch, typed(parse_assignments(args.set, "dse ert --set", "pe_rows=32", "knob")),
+                                      where="dse ert --set")
+        files, variables = list(bundle.files), {**bundle.values, **variables}
+    elif args.set:
+        raise DseError("--set needs a library architecture (--arch NAME with a knobs.yaml)", "dse ert --set",
+                       "--arch NAME --set KNOB=VALUE, or --var NAME=VALUE with --spec")
+    else:
+        files = resolve_arch(args.arch) if args.arch else args.spec
+    spec = load_spec(files, variables=variables)
     estimators = Estimators.default()
     if args.tables:
         estimators = estimators.with_tables(*args.tables)

@@ -2,8 +2,8 @@
 
 Each architecture folder has a ``knobs.yaml`` with an ``architecture_info`` block:
 ``system`` (the Timeloop v4 architecture file), ``components`` (folder of compound
-components), ``constraints`` (a file name that may use ``{knob}`` placeholders,
-e.g. ``constraints/{dataflow}.yaml``), ``layers`` it supports, and ``knobs``: each
+components), ``constraints`` (a file name, or a list of them, that may use ``{knob}`` placeholders,
+e.g. ``constraints/{dataflow}.yaml``; booleans format as ``true``/``false``), ``layers`` it supports, and ``knobs``: each
 knob's ``default``, ``unit``, ``meaning`` and its accepted ``min``/``max`` or
 ``choices``.  Knob values become spec variables; no architecture has Python code.
 """
@@ -135,9 +135,11 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
     if comp:
         files += sorted((directory / comp).glob("*.yaml"))
     cons = info.get("constraints")
-    if cons:
+    for pattern in ([cons] if isinstance(cons, str) else list(cons or [])):
+        # booleans appear as true/false in file names (constraints/imc_buffer_{use_IMC_as_buffer}.yaml)
+        fmt = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in values.items()}
         try:
-            cpath = directory / str(cons).format(**values)
+            cpath = directory / str(pattern).format(**fmt)
         except KeyError as err:
             raise SpecError(f"constraints pattern names unknown knob {err}", str(directory / "knobs.yaml"),
                             ", ".join(sorted(knobs))) from None
