@@ -122,7 +122,9 @@ class MappingBatch:
     ``temporal[b, k, d]`` factor of dim d at storage level k (outermost k=0);
     ``rank[b, k, d]`` position of that loop in its level, 0 = innermost;
     ``spatial_x/spatial_y[b, f, d]`` spatial factors at fan-out f;
-    ``keep[b, k, s]`` whether level k keeps data space s.
+    ``keep[b, k, s]`` whether level k keeps data space s;
+    ``res_t[b, k, d]`` / ``res_s[b, f, d]`` (optional, imperfect factorization): the residual of
+    that loop (its last pass runs only that many iterations), 0 = none.  ``None`` = perfect batch.
     """
 
     temporal: np.ndarray
@@ -130,10 +132,22 @@ class MappingBatch:
     spatial_x: np.ndarray
     spatial_y: np.ndarray
     keep: np.ndarray
+    res_t: np.ndarray | None = None
+    res_s: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return self.temporal.shape[0]
+
+    @property
+    def imperfect(self) -> bool:
+        return (self.res_t is not None and bool(self.res_t.any())) or (self.res_s is not None and bool(self.res_s.any()))
+
+    def rows(self, idx) -> "MappingBatch":
+        """A batch of the given rows (residuals included)."""
+        pick = lambda a: None if a is None else np.ascontiguousarray(a[idx])
+        return MappingBatch(pick(self.temporal), pick(self.rank), pick(self.spatial_x), pick(self.spatial_y),
+                            pick(self.keep), pick(self.res_t), pick(self.res_s))
 
 
 def batch_from_mappings(ctx: ModelContext, mappings: Sequence[Mapping]) -> MappingBatch:
@@ -145,6 +159,8 @@ def batch_from_mappings(ctx: ModelContext, mappings: Sequence[Mapping]) -> Mappi
     sx = np.ones((B, F, D), dtype=np.int64)
     sy = np.ones((B, F, D), dtype=np.int64)
     keep = np.zeros((B, K, S), dtype=bool)
+    res_t = np.zeros((B, K, D), dtype=np.int64)
+    res_s = np.zeros((B, F, D), dtype=np.int64)
     for b, m in enumerate(mappings):
         for k, lvl in enumerate(ctx.levels):
             tm = m.level(lvl.name)
@@ -161,12 +177,18 @@ def batch_from_mappings(ctx: ModelContext, mappings: Sequence[Mapping]) -> Mappi
             del n
             for s, name in enumerate(ctx.ds_names):
                 keep[b, k, s] = name in tm.keep
+            for d, rv in getattr(tm, "residuals", ()):
+                res_t[b, k, didx[d]] = rv
         for f, fan in enumerate(ctx.fanouts):
             sm = m.fanout(fan.name)
+            for d, rv in getattr(sm, "residuals", ()):
+                res_s[b, f, didx[d]] = rv
             for d, v in sm.x:
                 sx[b, f, didx[d]] *= v
             for d, v in sm.y:
                 sy[b, f, didx[d]] *= v
+    if res_t.any() or res_s.any():
+        return MappingBatch(t, r, sx, sy, keep, res_t, res_s)
     return MappingBatch(t, r, sx, sy, keep)
 
 
@@ -234,6 +256,8 @@ def _active_view(ctx: ModelContext, batch: MappingBatch):
 
 def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
     """Evaluate every mapping of ``batch``; see the module docstring for the semantics."""
+    if batch.imperfect:
+        return _evaluate_imperfect(ctx, batch)
     a = _active_view(ctx, batch)
     if a is None:
         t = batch.temporal.astype(np.int64)
@@ -326,6 +350,16 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
         has = outermost_keeper >= 0
         fills[rows[has], outermost_keeper[has], s] = 0
 
+    return _finish(ctx, keep, tile, partition, instances, reads, fills, updates, utilized_compute, sx_all, sy_all,
+                   macs / utilized_compute)
+
+
+def _finish(ctx: ModelContext, keep, tile, partition, instances, reads, fills, updates, utilized_compute,
+            sx_all, sy_all, compute_cycles) -> BatchResult:
+    """Capacities, cycles and energy from the per-instance counts (shared by perfect and imperfect batches)."""
+    B, K, S = tile.shape
+    F = len(ctx.fanouts)
+    macs = ctx.macs
     # capacity and fan-out validity
     kept_tile = np.where(keep, tile, 0).sum(axis=2)  # [B, K]
     cap = np.array([np.inf if l.size_words is None else l.size_words / max(l.multiple_buffering, 1e-12) for l in ctx.levels])
@@ -336,7 +370,6 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
     valid = capacity_ok.all(axis=1) & fanout_ok.all(axis=1)
 
     # cycles
-    compute_cycles = macs / utilized_compute  # [B]
     level_cycles = np.zeros((B, K), dtype=np.int64)
     slowdown = np.ones((B, K))
     for k, lvl in enumerate(ctx.levels):
@@ -387,6 +420,152 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
         instances=instances, reads=reads, fills=fills, updates=updates, utilized_compute=utilized_compute,
         last_level_accesses=last,
     )
+
+
+# --------------------------------------------------------------------------- imperfect factorization
+def _evaluate_imperfect(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
+    """Counts for batches with residual loops (Timeloop's ruby ``residual_end``), exact totals.
+
+    A dimension with a residual loop Y (factor P, residual r) runs every index tuple of its loops
+    whose mixed-radix coordinate is below its bound: Y runs r iterations when all the dimension's
+    loops outside Y are in their last iteration.  Totals over all instances are sums over the
+    *included* loops (spatial loops above the level, and temporal loops above it from the innermost
+    loop relevant to the data space outward -- the same reuse rule as perfect mappings):
+
+    * a dimension irrelevant to the data space contributes the number of distinct index tuples of
+      its included loops (the product of their factors, minus ``(P - r) x`` the included factors
+      inside Y when Y and every loop of the dimension outside Y are included);
+    * a relevant dimension with a residual contributes its bound (the tiles of its included loops
+      partition it; it is indexed alone, see ``check_factor_products``), other relevant dimensions
+      their tile extent times the product of their included factors.
+
+    Per-instance counts are these totals / utilized instances (averages, as Timeloop reports them),
+    so they may be fractional.  Utilized capacity is the largest (full) tile.  Compute cycles are
+    the number of distinct temporal index tuples.
+    """
+    t = batch.temporal.astype(np.int64)
+    rank = batch.rank
+    sx_all, sy_all = batch.spatial_x, batch.spatial_y
+    rel = ctx.relevant
+    bounds = ctx.bounds
+    B, K, D = t.shape
+    F = len(ctx.fanouts)
+    S = len(ctx.ds_names)
+    above = ctx.fanout_above_level
+    sp = sx_all * sy_all
+    res_t = batch.res_t if batch.res_t is not None else np.zeros_like(t)
+    res_s = batch.res_s if batch.res_s is not None else np.zeros_like(sp)
+
+    # the perfect-path quantities that do not depend on residuals (full factors)
+    sp_below = np.ones((B, K, D), dtype=np.int64)
+    for f in range(F):
+        sp_below[:, : above[f] + 1, :] *= sp[:, f, None, :]
+    total_sp = np.prod(sp, axis=1) if F else np.ones((B, D), dtype=np.int64)
+    sp_above = total_sp[:, None, :] // sp_below
+    instances = np.prod(sp_above, axis=2)
+    t_inner = np.flip(np.cumprod(np.flip(t, axis=1), axis=1), axis=1)
+    ext = t_inner * sp_below  # [B, K, D] full tile extents
+    # largest tile actually held: a dimension's extent is capped by its bound (a residual inside the tile)
+    tile = _projection_size(ctx, np.minimum(ext, bounds[None, None, :]))
+
+    # loop slots in nest order, outer to inner: level k's temporal loops, then the fan-outs below k
+    slots: list[tuple[str, int]] = []
+    for k in range(K):
+        slots.append(("T", k))
+        slots += [("S", f) for f in range(F) if above[f] == k]
+    n = len(slots)
+    tpos = {i: j for j, (kind, i) in enumerate(slots) if kind == "T"}
+    spos = {i: j for j, (kind, i) in enumerate(slots) if kind == "S"}
+    fac = np.stack([t[:, i, :] if kind == "T" else sp[:, i, :] for kind, i in slots], axis=1)  # [B, n, D]
+    res = np.stack([res_t[:, i, :] if kind == "T" else res_s[:, i, :] for kind, i in slots], axis=1)
+    has = (res > 0) & (res < fac)
+    pos = np.arange(n)
+    yslot = np.where(has.any(axis=1), has.argmax(axis=1), -1)  # [B, D]
+    hasres = yslot >= 0
+    ysafe = np.maximum(yslot, 0)
+    P_y = np.take_along_axis(fac, ysafe[:, None, :], axis=1)[:, 0, :]
+    r_y = np.take_along_axis(res, ysafe[:, None, :], axis=1)[:, 0, :]
+    outer_mask = (pos[None, :, None] < yslot[:, None, :]) & (fac > 1)
+    inner_mask = pos[None, :, None] > yslot[:, None, :]
+
+    def count(m: np.ndarray) -> np.ndarray:
+        """[B, n, D] included-loop mask -> [B, D] distinct index tuples of the included loops."""
+        prod_s = np.prod(np.where(m, fac, 1), axis=1)
+        inner_s = np.prod(np.where(m & inner_mask, fac, 1), axis=1)
+        y_in = np.take_along_axis(m, ysafe[:, None, :], axis=1)[:, 0, :]
+        outer_in = ~(outer_mask & ~m).any(axis=1)
+        return prod_s - np.where(hasres & y_in & outer_in, (P_y - r_y) * inner_s, 0)
+
+    def total(m: np.ndarray, s: int, extent: np.ndarray) -> np.ndarray:
+        rr = hasres & rel[s][None, :]
+        mult = np.prod(np.where(rr, 1, count(m)), axis=1)
+        return mult * _projection_size(ctx, np.where(rr, bounds[None, :], extent))[:, s]
+
+    all_in = np.ones((B, n, D), dtype=bool)
+    t_only = np.zeros((B, n, D), dtype=bool)
+    t_only[:, list(tpos.values()), :] = True
+    compute_cycles = np.prod(count(t_only), axis=1).astype(float)
+    utilized_compute = ctx.macs / compute_cycles
+
+    def spatial_above(k: int) -> np.ndarray:
+        m = np.zeros((B, n, D), dtype=bool)
+        for f in range(F):
+            if above[f] < k:
+                m[:, spos[f], :] = True
+        return m
+
+    keep = batch.keep
+    reads = np.zeros((B, K, S))
+    fills = np.zeros((B, K, S))
+    updates = np.zeros((B, K, S))
+    partition = np.zeros((B, K, S))
+    active = t > 1
+    big = D + 1
+    for s in range(S):
+        r_s = rel[s]
+        rel_active = active & r_s[None, None, :]
+        closes = rel_active.any(axis=2)
+        rel_min = np.where(rel_active, rank, big).min(axis=2)
+        in_run = active & ~r_s[None, None, :] & (rank < rel_min[:, :, None])
+        included = []  # per level k: [B, n, D] loops that count for its residencies
+        for k in range(K):
+            m = spatial_above(k)
+            is_open = np.ones(B, dtype=bool)
+            for j in range(k - 1, -1, -1):
+                m[:, tpos[j], :] = np.where(is_open[:, None], ~in_run[:, j, :], True)
+                is_open = is_open & ~closes[:, j]
+            included.append(m)
+        child_mask, child_ext = all_in, np.ones((B, D), dtype=np.int64)
+        child = np.full(B, K, dtype=np.int64)  # next keeper below (K = the compute unit), per row
+        outermost = np.full(B, -1, dtype=np.int64)
+        for k in range(K - 1, -1, -1):
+            kept = keep[:, k, s]
+            if not kept.any():
+                continue
+            mc = child_mask.copy()
+            for f in range(F):  # multicast / spatial reduction: irrelevant spatial loops between k and the child
+                between = (k <= above[f]) & (above[f] < child)
+                mc[:, spos[f], :] &= np.where(between[:, None], r_s[None, :], True)
+            deliv = total(mc, s, child_ext).astype(float)
+            inst = instances[:, k].astype(float)
+            part = total(spatial_above(k), s, bounds[None, :] // sp_above[:, k, :]).astype(float)
+            own = total(included[k], s, ext[:, k, :]).astype(float)
+            if ctx.read_write[s]:
+                updates[:, k, s] = np.where(kept, deliv / inst, 0)
+                reads[:, k, s] = np.where(kept, (deliv - part) / inst, 0)
+                fills[:, k, s] = np.where(kept, (own - part) / inst, 0)
+            else:
+                reads[:, k, s] = np.where(kept, deliv / inst, 0)
+                fills[:, k, s] = np.where(kept, own / inst, 0)
+            partition[:, k, s] = np.where(kept, part / inst, 0)
+            child_mask = np.where(kept[:, None, None], included[k], child_mask)
+            child_ext = np.where(kept[:, None], ext[:, k, :], child_ext)
+            child = np.where(kept, k, child)
+            outermost = np.where(kept, k, outermost)
+        rows = np.nonzero(outermost >= 0)[0]
+        fills[rows, outermost[rows], s] = 0
+    return _finish(ctx, keep, tile, partition, instances, reads, fills, updates, utilized_compute, sx_all, sy_all,
+                   compute_cycles)
 
 
 # --------------------------------------------------------------------------- single mapping
@@ -466,10 +645,11 @@ def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> 
         for s, name in enumerate(ctx.ds_names):
             if name not in tm.keep:
                 continue
-            r, f, u = int(res.reads[b, k, s]), int(res.fills[b, k, s]), int(res.updates[b, k, s])
+            # imperfect batches give average per-instance counts (floats): reported rounded
+            r, f, u = (int(round(float(a[b, k, s]))) for a in (res.reads, res.fills, res.updates))
             rw = bool(ctx.read_write[s])
             dss.append(DataSpaceStats(
-                name=name, utilized_capacity=int(res.tile[b, k, s]), partition_size=int(res.partition[b, k, s]),
+                name=name, utilized_capacity=int(res.tile[b, k, s]), partition_size=int(round(float(res.partition[b, k, s]))),
                 utilized_instances=int(res.instances[b, k]), reads=r, fills=f, updates=u,
                 temporal_reductions=r if rw else 0, address_generations=(u + f) if rw else (r + f),
                 energy_pj=float(res.ds_energy_pj[b, k, s])))
