@@ -34,7 +34,7 @@ class Knob:
 
     def accepted(self) -> str:
         if self.choices is not None:
-            return "one of " + ", ".join(map(str, self.choices))
+            return "one of " + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices)
         lo = "" if self.min is None else f">= {self.min:g}"
         hi = "" if self.max is None else f"<= {self.max:g}"
         return "a number " + " and ".join(x for x in (lo, hi) if x) if (lo or hi) else "a number"
