@@ -180,8 +180,8 @@ def prepare(job: LayerJob) -> PreparedJob:
     energies, tables, notes = _energies(spec, job.ert)
     ctx = make_context(spec.architecture, spec.workload, energies)
     constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
-    if job.imperfect:
-        notes += ("imperfect factorization (-if) requested: this version searches perfect factorizations only",)
+    if job.imperfect or spec.mapspace_template == "ruby":
+        notes += ("imperfect factorization (ruby map-space): one residual (remainder) loop per dimension allowed",)
     return PreparedJob(spec, ctx, constraints, options, tables, notes)
 
 
@@ -198,7 +198,8 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
     start = time.monotonic()
     prep = prepare(job)
     try:
-        res = search(prep.ctx, prep.constraints, prep.options, progress=progress)
+        res = search(prep.ctx, prep.constraints, prep.options, progress=progress,
+                     imperfect=job.imperfect or prep.spec.mapspace_template == "ruby")
     except NoValidMappingError as err:
         return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start)
     best: ModelResult = res.best

@@ -108,3 +108,68 @@ def test_imperfect_model_equals_simulator(case):
     assert any(t.residuals for t in mapping.temporal) or any(s.residuals for s in mapping.spatial)
     mism = compare(ARCHS[name], gemm(*bounds), mapping)
     assert not mism, "\n".join(mism) + f"\nmapping: {mapping}"
+
+
+# --------------------------------------------------------------------------- mapping I/O and validation
+def test_yaml_round_trip_and_validation():
+    arch, wl = ARCHS["two"], gemm(4, 2, 11)
+    m = Mapping((TemporalMapping("DRAM", (("L", 4),), frozenset(DS)),
+                 TemporalMapping("Buffer", (("E", 4), ("D", 2), ("L", 3)), frozenset(DS), (("L", 2),))),
+                (SpatialMapping("F"),))
+    validate_mapping(m, arch, wl)  # L: (4 - 1) * 3 + 2 = 11
+    text = dump_mapping_yaml(m, wl)
+    assert "L=3,2" in text
+    back = mapping_from_dict(yaml.safe_load(text), arch, wl)
+    assert back.level("Buffer").residual("L") == 2 and back.level("Buffer").factor("L") == 3
+
+
+def test_unsupported_residuals_are_rejected():
+    arch, wl = ARCHS["two"], gemm(4, 2, 10)
+    # L=10 as 4 x 3 would need r=1 on a temporal loop: (4-1)*3 + 1 (Timeloop's delta analysis would find reuse)
+    with pytest.raises(MappingError, match="residual"):
+        validate_mapping(Mapping((TemporalMapping("DRAM", (("L", 4),), frozenset(DS)),
+                                  TemporalMapping("Buffer", (("E", 4), ("D", 2), ("L", 3)), frozenset(DS), (("L", 1),))),
+                                 (SpatialMapping("F"),)), arch, wl)
+    with pytest.raises(MappingError, match="cover"):
+        validate_mapping(Mapping((TemporalMapping("DRAM", (("L", 4),), frozenset(DS)),
+                                  TemporalMapping("Buffer", (("E", 4), ("D", 2), ("L", 4)), frozenset(DS), (("L", 3),))),
+                                 (SpatialMapping("F"),)), arch, wl)
+
+
+# --------------------------------------------------------------------------- mapper
+def test_search_imperfect_beats_perfect_and_matches_simulator():
+    from dse.mapper.search import search
+    from dse.model.energies import ActionEnergies, LevelEnergies
+    from dse.model.nest import make_context
+    from dse.spec.types import MapperOptions
+
+    arch, wl = ARCHS["two"], gemm(3, 13, 11)  # primes: the 4x2 fan-out cannot be filled perfectly
+    ctx = make_context(arch, wl, ActionEnergies({"DRAM": LevelEnergies(100, 100, 100),
+                                                 "Buffer": LevelEnergies(1, 1, 1)}, 0.5))
+    perfect = search(ctx, (), MapperOptions(optimization_metrics=("delay", "energy")))
+    imperfect = search(ctx, (), MapperOptions(optimization_metrics=("delay", "energy")), imperfect=True)
+    again = search(ctx, (), MapperOptions(optimization_metrics=("delay", "energy")), imperfect=True)
+    assert imperfect.best.mapping == again.best.mapping  # deterministic
+    assert imperfect.best.utilization > perfect.best.utilization
+    m = imperfect.best.mapping
+    assert any(t.residuals for t in m.temporal) or any(s.residuals for s in m.spatial)
+    assert not compare(arch, wl, m)
+
+
+def test_ktq_seq197_on_gemmini_maps_only_with_imperfect_factorization(tmp_path):
+    from dse.model.nest import evaluate
+    from dse.pipeline import LayerJob, prepare, run_layer
+    from dse.spec.mapping import load_mapping
+
+    perfect = run_layer(LayerJob("KTQ", seq_len=197))
+    assert not perfect.ok  # Gemmini's '=16' constraints do not divide 197
+    job = LayerJob("KTQ", seq_len=197, imperfect=True)
+    out = run_layer(job, tmp_path)
+    assert out.ok and out.utilization > 0.8
+    assert "," in out.mapping_text  # a residual loop, e.g. 'L16,5'
+    text = (tmp_path / "timeloop-mapper.map.txt").read_text()
+    assert ",5)" in text or ",2)" in text or any(f",{r})" in text for r in range(1, 16))
+    prep = prepare(job)
+    m = load_mapping(tmp_path / "timeloop-mapper.map.yaml", prep.spec.architecture, prep.spec.workload)
+    r = evaluate(prep.ctx, m)
+    assert r.cycles == out.cycles and r.energy_pj == pytest.approx(out.energy_pj)

@@ -68,9 +68,11 @@ class MapSpace:
     constraints: tuple[Constraint, ...]
     min_utilization: float = 0.0
     notes: tuple[str, ...] = ()  # constraints adjusted or ignored the way Timeloop does
+    imperfect: bool = False  # ruby: also factorizations with a residual (remainder) loop per dimension
 
 
-def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designer_keeps: bool = False) -> MapSpace:
+def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designer_keeps: bool = False,
+                   imperfect: bool = False) -> MapSpace:
     """Resolve the constraints into per-slot rules; errors name the offending constraint.
 
     ``designer_keeps``: a level whose constraints list data spaces to keep bypasses the
@@ -159,7 +161,7 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
         options.append(opt)
     return MapSpace(ctx, tuple(slots), tuple(tuple(rules[(s.kind, s.name)][d] for d in dims) for s in slots),
                     tuple(pinned[l.name] for l in ctx.levels), tuple(options),
-                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util, tuple(notes))
+                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util, tuple(notes), imperfect)
 
 
 def _fanout_below(ctx: ModelContext, level: str) -> str | None:
@@ -229,6 +231,78 @@ def count_factorizations(bound: int, rules: Sequence[SlotRule]) -> int:
     return rec(0, bound)
 
 
+# Imperfect factorizations travel through the factor arrays encoded: value = factor + (residual << 32)
+# (residual 0 = none), so perfect arrays are unchanged.  ``decode`` splits them.
+RES_SHIFT = 32
+FACTOR_MASK = (1 << RES_SHIFT) - 1
+
+
+def decode(fac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded factor array -> (factors, residuals)."""
+    return fac & FACTOR_MASK, fac >> RES_SHIFT
+
+
+def _lone_dims(ctx: ModelContext) -> set[int]:
+    """Dimensions every data space indexes alone (rank = that dimension, coefficient 1): residuals allowed."""
+    bad = set()
+    for ranks in ctx.projections:
+        for terms in ranks:
+            terms = [(d, c) for d, c in terms if int(ctx.bounds[d]) > 1]  # bound-1 terms add nothing
+            if len(terms) > 1 or any(c != 1 for _, c in terms):
+                bad |= {d for d, _ in terms}
+    return set(range(len(ctx.dims))) - bad
+
+
+IMPERFECT_TEMPORAL_FACTORS = tuple(range(2, 17)) + (24, 32, 48, 64, 96, 128, 256)
+
+
+def imperfect_columns(space: MapSpace, d: int) -> list[tuple[int, ...]]:
+    """Columns (innermost slot first, encoded) of dimension d with one residual loop.
+
+    Residual slot y with factor P (any value up to the fan-out size on a spatial slot; 2-16 and a few
+    larger round values on a temporal slot) over inner slots factoring I (a divisor of the bound) and
+    outer slots factoring N = ceil(bound / I / P) >= 2: the last of the N outer passes runs r = bound/I -
+    (N-1) P iterations of y.  Only combinations the model covers exactly (``check_factor_products``).
+    """
+    ctx = space.ctx
+    n = int(ctx.bounds[d])
+    if n < 3 or d not in _lone_dims(ctx):
+        return []
+    rules = [space.rules[s][d] for s in range(len(space.slots))]
+    out: list[tuple[int, ...]] = []
+    ns = len(space.slots)
+    for y in range(ns - 1):  # the residual loop needs an outer slot
+        ry = rules[y]
+        if ry.exact == 0:
+            continue
+        slot = space.slots[y]
+        cap = ctx.fanouts[slot.index].fanout if slot.kind == "spatial" else None
+        for I in divisors(n):
+            inner = dim_factorizations(I, rules[:y]) if y else ([()] if I == 1 else [])
+            if not inner:
+                continue
+            Q = n // I
+            if ry.exact:  # an '=' factor that does not divide: Timeloop's ruby gives that loop a residual
+                cands = [ry.exact] if ry.exact < Q else []
+            else:
+                cands = range(2, min(Q, cap + 1)) if cap else [p for p in IMPERFECT_TEMPORAL_FACTORS if p < Q]
+            for P in cands:
+                if Q % P == 0 or not ry.allows(P, Q):
+                    continue
+                N = -(-Q // P)
+                r = Q - (N - 1) * P
+                if N < 2 or r < (1 if cap else 2):
+                    continue
+                for outer in dim_factorizations(N, rules[y + 1:]):
+                    if cap:
+                        t_outer = [f for f, sl in zip(outer, space.slots[y + 1:]) if f > 1 and sl.kind == "temporal"]
+                        if len(t_outer) > 1 or (t_outer and t_outer[0] < 3):
+                            continue
+                    for inn in inner:
+                        out.append(tuple(inn) + (P + (r << RES_SHIFT),) + tuple(outer))
+    return out
+
+
 def enumerate_factors(space: MapSpace, keep: np.ndarray, max_rows: int | None = None) -> np.ndarray | None:
     """All factor assignments [N, n_slots, D] that fit fan-outs and capacities (for one keep option).
 
@@ -244,6 +318,8 @@ def enumerate_factors(space: MapSpace, keep: np.ndarray, max_rows: int | None = 
         return None
     for d in range(D):
         facts = dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
+        if space.imperfect:
+            facts = facts + imperfect_columns(space, d)
         per_dim.append(np.array(facts, dtype=np.int64).reshape(-1, n_slots))
         if max_rows is not None and len(facts) > max_rows:
             return None
@@ -269,6 +345,7 @@ def enumerate_factors(space: MapSpace, keep: np.ndarray, max_rows: int | None = 
 def _fits(space: MapSpace, keep: np.ndarray, fac: np.ndarray) -> np.ndarray:
     """Prune on fan-out sizes and capacities (dimensions not yet placed are 1: a lower bound)."""
     ctx = space.ctx
+    fac = fac & FACTOR_MASK  # full factors (largest tiles)
     ok = np.ones(len(fac), dtype=bool)
     ext = np.ones((len(fac), len(ctx.dims)), dtype=np.int64)
     for i, slot in enumerate(space.slots):  # innermost first
@@ -338,11 +415,19 @@ def expand_batches(space: MapSpace, keep: np.ndarray, fac: np.ndarray, all_permu
     t_level = [space.slots[i].index for i in t_slot]
     s_slot = [i for i, s in enumerate(space.slots) if s.kind == "spatial"]
     s_fan = [space.slots[i].index for i in s_slot]
+    fac, res = decode(fac)
     temporal = np.ones((len(fac), K, D), dtype=np.int64)
     temporal[:, t_level, :] = fac[:, t_slot, :]
     spatial = np.ones((len(fac), len(ctx.fanouts), D), dtype=np.int64)
     if s_slot:
         spatial[:, s_fan, :] = fac[:, s_slot, :]
+    imperfect = bool(res.any())
+    if imperfect:
+        res_t = np.zeros((len(fac), K, D), dtype=np.int64)
+        res_t[:, t_level, :] = res[:, t_slot, :]
+        res_s = np.zeros((len(fac), len(ctx.fanouts), D), dtype=np.int64)
+        if s_slot:
+            res_s[:, s_fan, :] = res[:, s_slot, :]
     active = temporal > 1  # [N, K, D]
     # group rows by their active pattern; each group shares the permutation candidates
     key = np.packbits(active.reshape(len(fac), -1), axis=1)
@@ -370,8 +455,11 @@ def expand_batches(space: MapSpace, keep: np.ndarray, fac: np.ndarray, all_permu
             idx = np.arange(start, min(total, start + chunk))
             r_i, p_i = rows[idx // P], idx % P
             sx, sy = _split_xy(space, spatial[r_i])
-            yield (MappingBatch(temporal[r_i], combo_ranks[p_i], sx, sy, np.broadcast_to(keep, (len(idx),) + keep.shape)),
-                   r_i, p_i)
+            kb = np.broadcast_to(keep, (len(idx),) + keep.shape)
+            if imperfect:
+                yield MappingBatch(temporal[r_i], combo_ranks[p_i], sx, sy, kb, res_t[r_i], res_s[r_i]), r_i, p_i
+            else:
+                yield MappingBatch(temporal[r_i], combo_ranks[p_i], sx, sy, kb), r_i, p_i
 
 
 def _split_xy(space: MapSpace, spatial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -407,12 +495,17 @@ def batch_row_to_mapping(space: MapSpace, batch: MappingBatch, i: int) -> Mappin
         dims.sort(key=lambda d: -batch.rank[i, k, d])  # outermost first
         loops = tuple((ctx.dims[d], int(batch.temporal[i, k, d])) for d in dims)
         keep = frozenset(ds for s, ds in enumerate(ctx.ds_names) if batch.keep[i, k, s])
-        temporal.append(TemporalMapping(lvl.name, loops, keep))
+        res = () if batch.res_t is None else tuple(
+            (ctx.dims[d], int(batch.res_t[i, k, d])) for d in dims if 0 < batch.res_t[i, k, d] < batch.temporal[i, k, d])
+        temporal.append(TemporalMapping(lvl.name, loops, keep, res))
     spatial = []
     for f, fan in enumerate(ctx.fanouts):
         x = tuple((ctx.dims[d], int(batch.spatial_x[i, f, d])) for d in range(len(ctx.dims)) if batch.spatial_x[i, f, d] > 1)
         y = tuple((ctx.dims[d], int(batch.spatial_y[i, f, d])) for d in range(len(ctx.dims)) if batch.spatial_y[i, f, d] > 1)
-        spatial.append(SpatialMapping(fan.name, x, y))
+        sp = batch.spatial_x[i, f] * batch.spatial_y[i, f]
+        res = () if batch.res_s is None else tuple(
+            (ctx.dims[d], int(batch.res_s[i, f, d])) for d in range(len(ctx.dims)) if 0 < batch.res_s[i, f, d] < sp[d])
+        spatial.append(SpatialMapping(fan.name, x, y, res))
     return Mapping(tuple(temporal), tuple(spatial))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from dse.errors import DseError, NoValidMappingError
 from dse.mapper.mapspace import (MapSpace, batch_row_to_mapping, build_mapspace, dim_factorizations,
-                                 enumerate_factors, expand_batches, explain_empty)
+                                 enumerate_factors, expand_batches, explain_empty, imperfect_columns)
 from dse.mapper.local import LocalSearch
 from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
 from dse.spec.types import Constraint, MapperOptions
@@ -92,8 +92,7 @@ class _Best:
         key = tuple(float(c[order[0]]) for c in cols) + (int(order_key[i]),)
         if self.key is None or key < self.key:
             self.key = key
-            self.batch = MappingBatch(*(a[i:i + 1].copy() for a in (batch.temporal, batch.rank, batch.spatial_x,
-                                                                      batch.spatial_y, batch.keep)))
+            self.batch = batch.rows(slice(i, i + 1))
             self.since_improvement = 0
             return True
         self.since_improvement += n_ok
@@ -111,8 +110,11 @@ def _enumerate_worker(args) -> tuple:
 
 
 def search(ctx: ModelContext, constraints: Sequence[Constraint], options: MapperOptions,
-           progress: Callable[[int, int, float | None], None] | None = None) -> SearchResult:
-    """Find the best mapping; raise :class:`NoValidMappingError` with the reason if none fits."""
+           progress: Callable[[int, int, float | None], None] | None = None, imperfect: bool = False) -> SearchResult:
+    """Find the best mapping; raise :class:`NoValidMappingError` with the reason if none fits.
+
+    ``imperfect`` (ruby map-space, ``-if``): factorizations with one residual loop per dimension too.
+    """
     algo = options.algorithm or "dse"
     if algo not in ALGORITHMS:
         raise DseError(f"unknown mapper algorithm '{algo}'", "mapper.algorithm", ", ".join(ALGORITHMS))
@@ -120,7 +122,7 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
     _metric_check(metrics)
     start = time.monotonic()
     deadline = start + options.timeout if options.timeout else None
-    space = build_mapspace(ctx, constraints, designer_keeps=(algo == "dse"))
+    space = build_mapspace(ctx, constraints, designer_keeps=(algo == "dse"), imperfect=imperfect)
     best = _Best(metrics, space.min_utilization)
     stopped = "exhausted"
     space_size = 0
@@ -248,7 +250,8 @@ def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, de
         size = sum(len(f) for _, f in pools)
     else:
         n_slots = len(space.slots)
-        per_dim = [np.array(dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)]),
+        per_dim = [np.array(dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
+                            + (imperfect_columns(space, d) if space.imperfect else []),
                             dtype=np.int64).reshape(-1, n_slots) for d in range(len(ctx.dims))]
         if any(len(p) == 0 for p in per_dim):
             return "exhausted", 0
@@ -266,8 +269,7 @@ def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, de
         for batch, r_i, p_i in expand_batches(space, keep, fac, all_permutations=False):
             if algo != "hybrid":
                 pick = rng.integers(0, batch.size, size=min(batch.size, n))
-                batch = MappingBatch(*(a[pick] for a in (batch.temporal, batch.rank, batch.spatial_x,
-                                                         batch.spatial_y, np.ascontiguousarray(batch.keep))))
+                batch = batch.rows(pick)
                 order = drawn + np.arange(len(pick))
             else:
                 order = drawn + np.arange(batch.size)

@@ -41,16 +41,17 @@ def map_txt(ctx: ModelContext, result: ModelResult) -> str:
             kept = " ".join(f"{d.name}:{d.utilized_capacity}" for d in stats.data_spaces)
             header = f"{node.name} [ {kept} ] "
             lines += ["", header, "-" * len(header)]
-            for d, b in m.level(node.name).loops:
-                lines.append("| " + "  " * depth + f"for {d} in [0:{b})")
+            tm = m.level(node.name)
+            for d, b in tm.loops:
+                lines.append("| " + "  " * depth + f"for {d} in [0:{_end(b, tm.residual(d))})")
                 depth += 1
         elif isinstance(node, SpatialLevel):
             s = m.fanout(node.name)
             for d, b in s.x:
-                lines.append("| " + "  " * depth + f"for {d} in [0:{b}) (Spatial-X)")
+                lines.append("| " + "  " * depth + f"for {d} in [0:{_end(b, s.residual(d))}) (Spatial-X)")
                 depth += 1
             for d, b in s.y:
-                lines.append("| " + "  " * depth + f"for {d} in [0:{b}) (Spatial-Y)")
+                lines.append("| " + "  " * depth + f"for {d} in [0:{_end(b, s.residual(d))}) (Spatial-Y)")
                 depth += 1
     lines.append("| " + "  " * depth + "<< Compute >>")
     return "\n".join(lines).lstrip("\n") + "\n"
@@ -72,7 +73,8 @@ def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = (
     for idx, lvl in enumerate(reversed(ctx.levels), start=1):
         st = result.level(lvl.name)
         le = e.level(lvl.name)
-        loops = result.mapping.level(lvl.name).loops
+        tm = result.mapping.level(lvl.name)
+        loops = [(d, _end(b, tm.residual(d))) for d, b in tm.loops]
         out += [f"Level {idx}", "-------", f"=== {lvl.name} ===", "", "    SPECS", "    -----",
                 f"        Size                            : {lvl.size_words if lvl.size_words is not None else '-'}",
                 f"        Word bits                       : {lvl.word_bits}",
@@ -122,6 +124,11 @@ def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = (
     if notes:
         out += ["", "Notes", "-----"] + [f"    {n}" for n in notes]
     return "\n".join(out) + "\n"
+
+
+def _end(b: int, r: int | None) -> str:
+    """A loop end as Timeloop prints it: ``16`` or, with a residual, ``16,4``."""
+    return f"{b}" if r is None or r == b else f"{b},{r}"
 
 
 def _bw(v: float | None) -> str:

@@ -179,7 +179,9 @@ def check_factor_products(mapping: Mapping, arch: Architecture, workload: Worklo
                                    f"outside it, with factor >= 3", where, "a supported imperfect factorization")
         for ds in workload.data_spaces:
             for rank in ds.projection:
-                if any(t == d for t, _ in rank) and (len(rank) > 1 or rank[0][1]):
+                rank = [(t, c) for t, c in rank if workload.bounds[t] > 1]  # bound-1 terms add nothing
+                if any(t == d for t, _ in rank) and (len(rank) > 1 or int(workload.coefficients.get(rank[0][1], 1)
+                                                                         if rank[0][1] else 1) != 1):
                     raise MappingError(f"imperfect factor on {d}, which {ds.name} indexes in a compound rank", where,
                                        "imperfect factors only on dimensions indexed alone")
         ext = covered_extent(loops)
