@@ -130,6 +130,7 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
             raise DseError(f"unknown knob '{key}'{hint} for architecture '{directory.name}'", where,
                            ", ".join(sorted(knobs)))
         values[key] = knobs[key].check(value, f"{where}: {key}")
+    check_knob_rules(directory, info.get("checks") or [], values, where)
     files: list[Path] = [directory / info["system"]]
     comp = info.get("components")
     if comp:
@@ -152,3 +153,29 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
     ert = directory / info["ert"] if info.get("ert") else None
     return ArchBundle(directory.name, directory, str(info.get("description", "")), tuple(files), knobs, values,
                       tuple(info.get("layers", []) or []), ert)
+
+
+def check_knob_rules(directory: Path, rules: list, values: Mapping[str, Any], where: str) -> None:
+    """Evaluate the cross-knob rules of ``architecture_info.checks``.
+
+    Each rule is ``{require: EXPRESSION, message: TEXT}``; the expression is evaluated
+    over the knob values with the safe evaluator and must be true.  A failing rule is a
+    :class:`DseError` naming the knobs it involves, their values and the rule.
+    """
+    import ast
+
+    from dse.spec.expressions import evaluate
+
+    for i, rule in enumerate(rules):
+        src = f"{directory / 'knobs.yaml'}: architecture_info.checks[{i}]"
+        if not isinstance(rule, dict) or "require" not in rule:
+            raise SpecError("a check needs 'require'", src, "{require: EXPRESSION, message: TEXT}")
+        expr = str(rule["require"])
+        if not evaluate(expr, values, src):
+            try:
+                names = sorted({n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)} & set(values))
+            except SyntaxError:
+                names = []
+            got = ", ".join(f"{n}={values[n]!r}" for n in names)
+            raise DseError(f"knobs {got} break the rule '{expr}'", f"{where}: {', '.join(names)}",
+                           str(rule.get("message", f"values for which {expr} holds")))
