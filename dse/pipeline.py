@@ -197,11 +197,19 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
 
     start = time.monotonic()
     prep = prepare(job)
+    live = None
+    if progress is None and (job.live or prep.options.live_status):
+        from dse.report.progress import LiveProgress
+
+        progress = live = LiveProgress(f"mapping {job.layer}")
     try:
         res = search(prep.ctx, prep.constraints, prep.options, progress=progress,
                      imperfect=job.imperfect or prep.spec.mapspace_template == "ruby")
     except NoValidMappingError as err:
         return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start)
+    finally:
+        if live is not None:
+            live.close()
     best: ModelResult = res.best
     if out_dir is not None:
         write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes + res.notes)

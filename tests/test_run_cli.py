@@ -46,3 +46,14 @@ def test_no_valid_mapping_exits_nonzero_with_reason(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no valid mapping" in err and "cannot be split over the levels" in err
     assert not out.exists()
+
+
+def test_live_status_from_mapper_yaml_and_flag(tmp_path, capsys):
+    mapper = tmp_path / "mapper.yaml"
+    mapper.write_text("mapper:\n  version: 0.4\n  algorithm: dse\n  live_status: True\n")
+    assert main(["KTQ", "--mapper", str(mapper), "-o", str(tmp_path / "a")]) == 0
+    assert "mapping KTQ:" in capsys.readouterr().err
+    assert main(["KTQ", "-o", str(tmp_path / "b")]) == 0
+    assert "mapping KTQ:" not in capsys.readouterr().err
+    assert main(["KTQ", "-l", "-o", str(tmp_path / "c")]) == 0
+    assert "valid=" in capsys.readouterr().err

@@ -55,20 +55,7 @@ def _run(args) -> int:
                    batch=args.batch, fusion_level=args.fusion_level, no_edge_fusion=args.nef, l_fusion=args.lf,
                    pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), mapper=args.mapper,
                    victory_condition=args.vc, threads=args.threads, seed=args.seed, ert=args.ert, live=args.live)
-    progress = None
-    bar = None
-    if args.live:
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"mapping {args.layer}", unit=" mappings", file=sys.stderr)
-
-        def progress(evaluated: int, valid: int, best: float | None) -> None:
-            bar.n = evaluated
-            bar.set_postfix(valid=valid, best_edp=f"{best:.3e}" if best is not None else "-", refresh=False)
-            bar.refresh()
-    outcome = run_layer(job, out, progress)
-    if bar is not None:
-        bar.close()
+    outcome = run_layer(job, out)
     if not outcome.ok:
         print(f"error: {outcome.reason}", file=sys.stderr)
         return 3

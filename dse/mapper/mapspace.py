@@ -93,6 +93,9 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     min_util = 0.0
     notes: list[str] = []
     for c in constraints:
+        if c.maximize_dims:
+            notes.append(f"{c.source or c.target}: maximize_dims {[list(g) for g in c.maximize_dims]} is not "
+                         f"honoured (a Timeloop-fork hint); the search optimizes the metrics directly")
         where = c.source or f"constraint on {c.target}"
         if c.target not in names and c.type not in ("utilization",):
             raise SpecError(f"constraint targets unknown level '{c.target}'", where, ", ".join(arch.node_names))
