@@ -104,3 +104,35 @@ def test_timeloop_factor_semantics_zero_is_full_dimension_and_oversize_is_ignore
     # L=0 at DRAM conflicts with the Registers' L=16: no mapping, and the message says so
     with pytest.raises(NoValidMappingError, match="dimension L=64 cannot be split"):
         search(ctx, tuple(spec.constraints) + extra, MapperOptions())
+
+
+def _eyeriss_ctx():
+    from dse.model.from_timeloop import energies_from_stats
+    from dse.spec.timeloop_stats import parse_stats
+
+    files = [REF / "arch/system_eyeriss.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
+             REF / "layers/KQV_layer.yaml", REF / "mapper/variables.yaml"]
+    spec = load_spec(files)
+    stats = parse_stats(Path(__file__).parent / "data/timeloop_stats/stats_KQV_eyeriss_TLD.txt")
+    return spec, make_context(spec.architecture, spec.workload, energies_from_stats(stats))
+
+
+def test_default_search_honours_search_size_victory_condition_and_threads():
+    spec, ctx = _eyeriss_ctx()  # a large space: the default runs its local search
+    full = search(ctx, spec.constraints, MapperOptions())
+    capped = search(ctx, spec.constraints, MapperOptions(search_size=2000))
+    assert capped.stopped_by == "search_size" and capped.evaluated < full.evaluated
+    vc = search(ctx, spec.constraints, MapperOptions(victory_condition=500))
+    assert vc.stopped_by == "victory_condition" and vc.evaluated < full.evaluated
+    two = search(ctx, spec.constraints, MapperOptions(num_threads=2))
+    again = search(ctx, spec.constraints, MapperOptions(num_threads=2))
+    assert two.best.mapping == again.best.mapping  # deterministic for a given thread count
+    assert two.best.edp_j_cycles <= full.best.edp_j_cycles  # seed 0's search is one of the two
+
+
+def test_parallel_exact_enumeration_gives_the_same_optimum():
+    spec = gemmini_spec("KQV")
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    one = search(ctx, spec.constraints, MapperOptions())
+    two = search(ctx, spec.constraints, MapperOptions(num_threads=2))
+    assert two.best.mapping == one.best.mapping and two.evaluated == one.evaluated

@@ -264,8 +264,12 @@ class LocalSearch:
         return fac, ranks
 
     def run(self, rounds: int = 100, patience: int = 30, kick: int = 3,
-            stop: Callable[[], bool] | None = None):
-        """Return (best key, best fac, best ranks) or None when no valid state was found."""
+            stop: Callable[[], bool] | None = None, victory: int | None = None):
+        """Return (best key, best fac, best ranks) or None when no valid state was found.
+
+        ``victory``: also stop once that many mappings were evaluated since the best last improved.
+        """
+        self.stopped_by_victory = False
         st = self.start()
         if st is None:
             return None
@@ -277,8 +281,12 @@ class LocalSearch:
             return None
         best = (key, fac, ranks)
         since = 0
+        improved_at = self.evaluated
         for _ in range(rounds):
             if since >= patience or (stop and stop()):
+                break
+            if victory and self.evaluated - improved_at >= victory:
+                self.stopped_by_victory = True
                 break
             f2, r2 = self.perturb(best[1], best[2], kick)
             ok, keys, _ = self.score(f2[None], r2[None])
@@ -287,6 +295,7 @@ class LocalSearch:
             if k2 is not None and k2 < best[0]:
                 best = (k2, f2, r2)
                 since = 0
+                improved_at = self.evaluated
             else:
                 since += 1
         return best

@@ -189,13 +189,37 @@ def _key_fn(metrics: Sequence[str]):
 
 
 def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadline, progress, metrics) -> tuple[str, int]:
-    """Exact enumeration of small pruned spaces, deterministic iterated local search otherwise."""
+    """Exact enumeration of small pruned spaces, deterministic iterated local search otherwise.
+
+    Options: ``num_threads`` > 1 splits the exact enumeration over worker processes, or
+    runs that many local searches (seeds ``seed .. seed+n-1``) in parallel and keeps the
+    best (ties: lowest seed) — deterministic for a given ``num_threads``; ``search_size``
+    stops after that many evaluated mappings; ``victory_condition`` ends a local search
+    after that many consecutive evaluated mappings without improvement.
+    """
     stopped, space_size, offset = "exhausted", 0, 0
+    workers = max(1, int(options.num_threads or 1))
     for keep in space.keep_options:
         fac = enumerate_factors(space, keep, max_rows=EXACT_MAX_INTERMEDIATE)
         if fac is not None and len(fac) <= EXACT_MAX_ROWS:
             space_size += len(fac)
             if not len(fac):
+                continue
+            if workers > 1 and len(fac) >= 2048 and not options.search_size:
+                parts = np.array_split(np.arange(len(fac)), workers)
+                jobs = [(ctx, space, keep, fac[p], False, metrics, space.min_utilization, offset + p[0], deadline)
+                        for p in parts if len(p)]
+                with ProcessPoolExecutor(max_workers=workers) as ex:
+                    for key, b, n_eval, n_valid, timed_out in ex.map(_enumerate_worker, jobs):
+                        best.evaluated += n_eval
+                        best.valid += n_valid
+                        if key is not None and (best.key is None or key < best.key):
+                            best.key, best.batch = key, b
+                        if timed_out:
+                            stopped = "timeout"
+                offset += len(fac)
+                if stopped != "exhausted":
+                    return stopped, space_size
                 continue
             for batch, r_i, p_i in expand_batches(space, keep, fac, False):
                 best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
@@ -203,31 +227,56 @@ def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadl
                     progress(best.evaluated, best.valid, best.key[0] if best.key else None)
                 if deadline and time.monotonic() > deadline:
                     return "timeout", space_size
+                if options.search_size and best.evaluated >= options.search_size:
+                    return "search_size", space_size
             offset += len(fac)
             continue
-        ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=options.seed)
-        timed_out = []
-
-        def stop() -> bool:
-            if deadline and time.monotonic() > deadline:
-                timed_out.append(True)
-                return True
-            return False
-
-        out = ls.run(stop=stop)
-        best.evaluated += ls.evaluated
-        best.valid += ls.valid
-        if out is not None:
-            _, f, r = out
-            best.offer(ctx, ls.batch(f[None], r[None]), np.array([offset * 1000], dtype=np.int64))
-            best.evaluated -= 1  # re-scoring the winner is not a new evaluation
-            best.valid -= 1
-        offset += 1
+        seeds = [int(options.seed or 0) + i for i in range(workers)]
+        jobs = [(space, keep, tuple(metrics), seed, deadline, options.search_size, options.victory_condition)
+                for seed in seeds]
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                outs = list(ex.map(_local_worker, jobs))
+        else:
+            outs = [_local_worker(jobs[0])]
+        for i, (out, n_eval, n_valid, why) in enumerate(outs):
+            best.evaluated += n_eval
+            best.valid += n_valid
+            if why != "exhausted":
+                stopped = why
+            if out is not None:
+                _, f, r = out
+                ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=seeds[i])
+                best.offer(ctx, ls.batch(f[None], r[None]), np.array([(offset + i) * 1000], dtype=np.int64))
+                best.evaluated -= 1  # re-scoring a winner is not a new evaluation
+                best.valid -= 1
+        offset += len(seeds)
         if progress:
             progress(best.evaluated, best.valid, best.key[0] if best.key else None)
-        if timed_out:
-            return "timeout", space_size
+        if stopped == "timeout":
+            return stopped, space_size
     return stopped, space_size
+
+
+def _local_worker(args) -> tuple:
+    """One deterministic local search; returns (best or None, evaluated, valid, why it stopped)."""
+    space, keep, metrics, seed, deadline, search_size, victory = args
+    ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=seed)
+    why: list[str] = []
+
+    def stop() -> bool:
+        if deadline and time.monotonic() > deadline:
+            why.append("timeout")
+            return True
+        if search_size and ls.evaluated >= search_size:
+            why.append("search_size")
+            return True
+        return False
+
+    out = ls.run(stop=stop, victory=victory)
+    if victory and ls.stopped_by_victory:
+        why.append("victory_condition")
+    return out, ls.evaluated, ls.valid, (why[0] if why else "exhausted")
 
 
 def _metric_check(metrics: Sequence[str]) -> None:
