@@ -3,6 +3,7 @@
 * :mod:`dse.energy.tables` -- primitive components from CSV estimation tables;
 * :mod:`dse.energy.estimators` -- the immutable :class:`Estimators` registry (tables + plug-ins);
 * :mod:`dse.energy.compound` -- compound components (``compound_components`` YAML);
+* :mod:`dse.energy.network` -- per-transfer energy of explicit networks (``SimpleMulticast``);
 * :mod:`dse.energy.ert` -- per-node ERT/ART (:func:`estimate`), Accelergy file I/O, overrides.
 """
 from dse.energy.compound import ComponentModel, load_components
@@ -20,6 +21,7 @@ from dse.energy.ert import (
     write_ert_yaml,
 )
 from dse.energy.estimators import Estimators
+from dse.energy.network import NetworkEnergy, estimate_network
 from dse.energy.tables import default_tables_dir, load_tables
 
 __all__ = [
@@ -28,9 +30,11 @@ __all__ = [
     "ComponentEnergy",
     "ComponentModel",
     "EnergyAreaTables",
+    "NetworkEnergy",
     "Estimators",
     "default_tables_dir",
     "estimate",
+    "estimate_network",
     "load_components",
     "load_tables",
     "merge_ert_art",

@@ -249,14 +249,41 @@ class ComponentModel:
         return defs
 
     # ------------------------------------------------------------------ public
+    def action_arguments(self, class_name: str, action: str, attributes: Mapping[str, Any],
+                         where: str = "") -> dict[str, tuple[Any, Any]]:
+        """Declared top-level arguments of a compound ``action``: ``{name: (low, high)}``, evaluated.
+
+        A single value ``v`` gives ``(v, v)``; a range ``a..b`` gives ``(a, b)``.
+        """
+        where = where or f"class {class_name}"
+        if not self.is_compound(class_name):
+            return {}
+        attrs = self.resolve_attributes(class_name, attributes, where)
+        act = self._action_defs(class_name).get(action)
+        out: dict[str, tuple[Any, Any]] = {}
+        for k, v in ((act or {}).get("arguments") or {}).items():
+            awhere = f"{where} > {class_name}.actions.{action}.arguments.{k}"
+            if isinstance(v, str) and ".." in v:
+                lo, hi = v.split("..", 1)
+                out[k] = (evaluate_attribute(lo.strip(), attrs, awhere), evaluate_attribute(hi.strip(), attrs, awhere))
+            else:
+                x = evaluate_attribute(v, attrs, awhere)
+                out[k] = (x, x)
+        return out
+
     def actions(self, class_name: str) -> tuple[str, ...]:
         """Actions a class defines (compound: its ``actions``; primitive: its table rows)."""
         if self.is_compound(class_name):
             return tuple(self._action_defs(class_name))
         return self.estimators.class_actions(class_name)
 
-    def energy(self, class_name: str, attributes: Mapping[str, Any], action: str, where: str = "") -> Estimate:
-        """Energy (pJ) of one ``action`` of one instance of ``class_name`` with ``attributes``."""
+    def energy(self, class_name: str, attributes: Mapping[str, Any], action: str, where: str = "",
+               arguments: Mapping[str, Any] | None = None) -> Estimate:
+        """Energy (pJ) of one ``action`` of one instance of ``class_name`` with ``attributes``.
+
+        ``arguments`` override the action's declared top-level arguments (e.g. a network's
+        ``num_destinations``); by default a declared range ``a..b`` is taken at ``b``.
+        """
         where = where or f"class {class_name}"
         if not self.is_compound(class_name):
             return self.estimators.energy(class_name, attributes, action, where)
@@ -270,6 +297,8 @@ class ComponentModel:
         # Top-level action arguments: declared defaults (ranges -> upper bound), overridden by the caller.
         args = {k: evaluate_attribute(_range_upper(v), attrs, f"{awhere}.arguments.{k}")
                 for k, v in (act.get("arguments") or {}).items()}
+        if arguments:
+            args.update(arguments)
         context = {**attrs, **args}
         subs = self._subcomponents(class_name, attrs, where)
         total = 0.0

@@ -32,6 +32,7 @@ import yaml
 from dse.errors import EstimationError
 from dse.energy.compound import ComponentModel
 from dse.energy.estimators import Estimators
+from dse.energy.network import NetworkEnergy, connected_networks, estimate_network
 from dse.spec.types import Architecture, ComputeLevel, Spec, StorageLevel
 
 STORAGE_ACTIONS = ("read", "write", "update", "leak")
@@ -86,6 +87,8 @@ class EnergyAreaTables:
 
     components: tuple[ComponentEnergy, ...]
     version: str = "0.4"
+    #: explicit network components (``network_read``/``network_update`` targets), see dse.energy.network
+    networks: tuple[NetworkEnergy, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.components]
@@ -118,6 +121,10 @@ class EnergyAreaTables:
             raise EstimationError(f"component {name!r} has no energy for action {action!r}",
                                   accepted=", ".join(comp.actions))
         return comp.actions[action].energy_pj
+
+    def network(self, name: str) -> NetworkEnergy | None:
+        """The :class:`~dse.energy.network.NetworkEnergy` of explicit network ``name`` (None if absent)."""
+        return next((n for n in self.networks if n.name == name), None)
 
     def area_um2(self, name: str) -> float:
         """Area in um^2 of one instance of node ``name``."""
@@ -203,7 +210,7 @@ def _node_energy(model: ComponentModel, node: StorageLevel | ComputeLevel, attrs
 
 def estimate(spec_or_arch: Spec | Architecture, components: Mapping[str, Mapping[str, Any]] | None = None,
              estimators: Estimators | None = None, *, variables: Mapping[str, Any] | None = None,
-             with_area: bool = True, apply_scales: bool = True) -> EnergyAreaTables:
+             with_area: bool = True, apply_scales: bool = True, with_networks: bool = True) -> EnergyAreaTables:
     """Estimate the ERT/ART of every storage and compute node.
 
     ``components`` defaults to ``spec.components`` and ``variables`` to
@@ -212,6 +219,9 @@ def estimate(spec_or_arch: Spec | Architecture, components: Mapping[str, Mapping
     :class:`EstimationError` when a class or attribute cannot be estimated.
     ``apply_scales=False`` ignores compound ``energy_scale``/``area_scale`` keys
     (older Accelergy behaviour; see :class:`~dse.energy.compound.ComponentModel`).
+    Explicit network components that a storage level names (``network_read`` /
+    ``network_update``) get a :class:`~dse.energy.network.NetworkEnergy` in
+    ``networks`` (``with_networks=False`` skips them).
     """
     if isinstance(spec_or_arch, Spec):
         arch = spec_or_arch.architecture
@@ -236,7 +246,13 @@ def estimate(spec_or_arch: Spec | Architecture, components: Mapping[str, Mapping
             a = model.area(cls, attrs, f"architecture node {node.name} (class {cls})")
             area = AreaEstimate(a.value, a.source)
         out.append(ComponentEnergy(node.name, cls, node.instances, actions, area))
-    return EnergyAreaTables(tuple(out))
+    nets: list[NetworkEnergy] = []
+    if with_networks and arch.networks:
+        used = connected_networks(arch)
+        for net in arch.networks:
+            if net.name in used:
+                nets.append(estimate_network(net, model, arch, variables or {}))
+    return EnergyAreaTables(tuple(out), networks=tuple(nets))
 
 
 # --------------------------------------------------------------------------- Accelergy files
@@ -343,11 +359,13 @@ def override(estimated: EnergyAreaTables, user: EnergyAreaTables, *, where: str 
 
     Actions the user gives for a node are taken from ``user``; the others keep
     their estimates.  A user area replaces the estimated area.  Timeloop network
-    placeholders (``inter_*_spatial``) are skipped; any other name that is not a
+    placeholders (``inter_*_spatial``) are skipped; an explicit network of ``estimated``
+    gets the user's action energies as fixed per-transfer energies; any other name that is not a
     node of ``estimated`` raises :class:`EstimationError`.
     """
     by_name = {c.name: c for c in user.components}
-    unknown = [n for n in by_name if n not in estimated and not _NETWORK_RE.match(n)]
+    net_names = {n.name for n in estimated.networks}
+    unknown = [n for n in by_name if n not in estimated and n not in net_names and not _NETWORK_RE.match(n)]
     if unknown:
         raise EstimationError(f"names {unknown} are not storage or compute nodes of the architecture", where=where,
                               accepted=", ".join(estimated.names))
@@ -359,7 +377,17 @@ def override(estimated: EnergyAreaTables, user: EnergyAreaTables, *, where: str 
             continue
         actions = {**comp.actions, **u.actions}
         out.append(replace(comp, actions=actions, area=u.area if u.area is not None else comp.area))
-    return EnergyAreaTables(tuple(out), estimated.version)
+    nets = []
+    for net in estimated.networks:
+        u = by_name.get(net.name)
+        if u is None or not u.actions:
+            nets.append(net)
+            continue
+        # a user ERT fixes the network's action energies (argument variants collapsed to the largest,
+        # as read_accelergy_ert does)
+        fixed = {**net.fixed, **{a: e.energy_pj for a, e in u.actions.items()}}
+        nets.append(replace(net, fixed=fixed, _cache={}, source=f"{where} (fixed per action)"))
+    return EnergyAreaTables(tuple(out), estimated.version, tuple(nets))
 
 
 def merge_ert_art(ert: EnergyAreaTables, art: EnergyAreaTables) -> EnergyAreaTables:
@@ -367,4 +395,4 @@ def merge_ert_art(ert: EnergyAreaTables, art: EnergyAreaTables) -> EnergyAreaTab
     areas = {c.name: c.area for c in art.components}
     comps = [replace(c, area=areas.get(c.name, c.area)) for c in ert.components]
     comps += [c for c in art.components if c.name not in ert and not _NETWORK_RE.match(c.name)]
-    return EnergyAreaTables(tuple(comps), ert.version)
+    return EnergyAreaTables(tuple(comps), ert.version, ert.networks or art.networks)

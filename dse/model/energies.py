@@ -9,7 +9,7 @@ data space (an average over that data space's reads/fills/updates), kept in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class ActionEnergies:
     compute_pj: float
     area_um2: Mapping[str, float] = field(default_factory=dict)
     source: str = ""
+    #: explicit networks by name: objects with ``energy_pj(data_space, multicast_factor)`` and
+    #: ``network_class`` (:class:`dse.energy.network.NetworkEnergy`); absent = 0 pJ per transfer
+    networks: Mapping[str, Any] = field(default_factory=dict)
 
     def level(self, name: str) -> LevelEnergies:
         return self.levels.get(name, LevelEnergies())
@@ -43,7 +46,8 @@ def from_tables(tables, arch) -> ActionEnergies:
     Storage levels use the actions ``read``, ``write`` (fill), ``update`` and ``leak``;
     a missing ``update`` falls back to ``write``; a missing action elsewhere costs 0
     only where the ERT deliberately lists none (e.g. a zero-cost ``free`` table).
-    The compute unit uses ``compute`` (or ``mac_random``/``mac``).
+    The compute unit uses ``compute`` (or ``mac_random``/``mac``).  Explicit networks
+    (``tables.networks``) are passed through by name.
     """
     levels = {}
     area = {}
@@ -64,4 +68,5 @@ def from_tables(tables, arch) -> ActionEnergies:
         compute_pj = acts.get("compute", acts.get("mac_random", acts.get("mac", 0.0)))
         if comp.area_um2 is not None:
             area[arch.compute.name] = comp.area_um2
-    return ActionEnergies(levels, compute_pj, area, source="ERT/ART")
+    networks = {n.name: n for n in getattr(tables, "networks", ())}
+    return ActionEnergies(levels, compute_pj, area, source="ERT/ART", networks=networks)

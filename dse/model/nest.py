@@ -26,6 +26,12 @@ counting, first-read elision on, perfect factorization):
   instance, x utilized instances; leakage = leak x total cycles x utilized
   instances; compute = operations x compute energy.
 
+* Explicit networks (a level's ``network_read`` / ``network_update`` naming a network
+  component): transfers per data space over the level's connection to its inner
+  neighbour, with the multicast factor of its own fan-out, x the network's per-transfer
+  energy (Timeloop SimpleMulticast); see docs/model.md "Networks".  Architectures
+  without explicit networks take none of that code path.
+
 All counts are computed for every mapping of a batch at once with numpy.
 """
 from __future__ import annotations
@@ -65,10 +71,75 @@ class ModelContext:
     # performance helpers: dimensions with bound > 1 (the only ones that can change any count)
     active_dims: tuple[int, ...] = ()
     active_projections: tuple = ()  # projections re-indexed over active_dims, bound-1 terms dropped
+    networks: tuple["NetworkConnection", ...] = ()  # explicit network components in use (see docs/model.md)
 
     @property
     def n_levels(self) -> int:
         return len(self.levels)
+
+
+@dataclass(frozen=True)
+class NetworkConnection:
+    """An explicit network component a storage level names as its read or update network.
+
+    Like Timeloop, the network is evaluated once, on the innermost connection naming it:
+    the storage level ``level`` (index, outermost 0) and its inner neighbour ``child``
+    (the next storage level, or the compute unit).  ``roles`` lists how levels use it
+    (``read`` = ``network_read``, ``update`` = ``network_update``).
+    """
+
+    name: str
+    network_class: str
+    level: int
+    level_name: str
+    child: str
+    roles: tuple[str, ...]
+    fill_latency: int = 0
+    drain_latency: int = 0
+
+
+def _explicit_networks(arch: Architecture) -> tuple[tuple[NetworkConnection, ...], int]:
+    """Explicit network connections and the total network fill/drain latency (Timeloop topology.cpp)."""
+    from dse.errors import SpecError
+
+    by_name = {n.name: n for n in arch.networks}
+    levels = arch.storage_levels
+    latency = 0
+    found: dict[str, dict] = {}
+    for k, s in enumerate(levels):
+        a = s.attributes
+        names = {}
+        for role, key in (("read", "network_read"), ("update", "network_update")):
+            v = a.get(key)
+            if v is None or v == "":
+                continue
+            if str(v) not in by_name:
+                raise SpecError(f"storage level {s.name} names {key} '{v}' but the architecture has no such network",
+                                f"{s.name}.attributes.{key}",
+                                ", ".join(by_name) or "a network component (class SimpleMulticast...) in the architecture")
+            names[role] = str(v)
+        fill = int(a.get("network_fill_latency", 0) or 0)
+        drain = int(a.get("network_drain_latency", 0) or 0)
+        if "read" in names:
+            fill = int(by_name[names["read"]].attributes.get("fill_latency", 0) or 0)
+        if "update" in names:
+            drain = int(by_name[names["update"]].attributes.get("drain_latency", 0) or 0)
+        latency += fill + drain
+        for role, n in names.items():
+            rec = found.setdefault(n, {"level": k, "roles": []})
+            rec["level"] = max(rec["level"], k)
+            if role not in rec["roles"]:
+                rec["roles"].append(role)
+    conns = []
+    for n in arch.networks:  # file order
+        if n.name not in found:
+            continue
+        k = found[n.name]["level"]
+        child = levels[k + 1].name if k + 1 < len(levels) else arch.compute.name
+        conns.append(NetworkConnection(
+            n.name, n.component_class, k, levels[k].name, child, tuple(found[n.name]["roles"]),
+            int(n.attributes.get("fill_latency", 0) or 0), int(n.attributes.get("drain_latency", 0) or 0)))
+    return tuple(conns), latency
 
 
 def make_context(arch: Architecture, workload: Workload, energies: ActionEnergies) -> ModelContext:
@@ -95,10 +166,7 @@ def make_context(arch: Architecture, workload: Workload, energies: ActionEnergie
                 terms.append((didx[d], int(workload.coefficients.get(c, 1)) if c else 1))
             ranks.append(tuple(terms))
         projs.append(tuple(ranks))
-    latency = 0
-    for s in levels:
-        a = s.attributes
-        latency += int(a.get("network_fill_latency", 0) or 0) + int(a.get("network_drain_latency", 0) or 0)
+    networks, latency = _explicit_networks(arch)
     bounds = [workload.bounds[d] for d in dims]
     act = tuple(i for i, b in enumerate(bounds) if b > 1)
     apos = {d: j for j, d in enumerate(act)}
@@ -110,7 +178,7 @@ def make_context(arch: Architecture, workload: Workload, energies: ActionEnergie
         ds_names=tuple(d.name for d in workload.data_spaces), relevant=rel,
         read_write=np.array([d.read_write for d in workload.data_spaces], dtype=bool),
         projections=tuple(projs), macs=workload.macs, compute_instances=arch.compute.instances,
-        network_latency_cycles=latency,
+        network_latency_cycles=latency, networks=networks,
     )
 
 
@@ -219,6 +287,12 @@ class BatchResult:
     updates: np.ndarray
     utilized_compute: np.ndarray  # [B]
     last_level_accesses: np.ndarray  # [B] total scalar accesses at the outermost level
+    # explicit networks (ctx.networks, N of them); None when the architecture has none
+    network_transfers: np.ndarray | None = None  # [B, N, S] transfers per instance of the network's level
+    network_multicast: np.ndarray | None = None  # [B, N, S] multicast factor (destinations per transfer)
+    network_fanout: np.ndarray | None = None  # [B, N] utilized fan-out of the level
+    network_instances: np.ndarray | None = None  # [B, N] utilized instances of the level
+    network_energy_pj: np.ndarray | None = None  # [B, N, S] all instances
 
 
 def _projection_size(ctx: ModelContext, ext: np.ndarray, projections=None) -> np.ndarray:
@@ -350,12 +424,65 @@ def evaluate_batch(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
         has = outermost_keeper >= 0
         fills[rows[has], outermost_keeper[has], s] = 0
 
+    net = None
+    if ctx.networks:
+        # per-instance deliveries from level k to level k+1 *as if k+1 kept the data space*
+        fan = np.prod(sp_between, axis=2)  # [B, K]
+        own = resid * tile  # [B, K, S]
+        pre = np.zeros((B, K, S), dtype=np.int64)
+        mcast = np.ones((B, K, S), dtype=np.int64)
+        for s in range(S):
+            m = np.prod(np.where(~rel[s][None, None, :], sp_between, 1), axis=2)  # [B, K]
+            mcast[:, :, s] = m
+            child = np.concatenate([own[:, 1:, s], (macs // utilized_compute)[:, None]], axis=1)
+            pre[:, :, s] = child * fan // m
+        net = (pre, mcast, fan)
     return _finish(ctx, keep, tile, partition, instances, reads, fills, updates, utilized_compute, sx_all, sy_all,
-                   macs / utilized_compute)
+                   macs / utilized_compute, net)
+
+
+def _network_counts(ctx: ModelContext, keep, instances, net):
+    """Transfers over each explicit network (Timeloop SimpleMulticast semantics).
+
+    ``net = (pre, mcast, fan)``: ``pre[b, k, s]`` per-instance deliveries from level k to its inner
+    neighbour as if that neighbour kept s; ``mcast[b, k, s]`` the multicast factor of k's own
+    fan-out for s; ``fan[b, k]`` its utilized fan-out.  Timeloop's tile masking: a level's network
+    carries ``pre`` when the inner neighbour keeps s (or is the compute unit), otherwise what the
+    neighbour's own network carries x fan-out / multicast; levels above the outermost keeper of s
+    carry nothing.
+    """
+    pre, mcast, fan = net
+    B, K, S = keep.shape
+    A = np.zeros(pre.shape, dtype=pre.dtype)
+    for s in range(S):
+        A[:, K - 1, s] = pre[:, K - 1, s]
+        for k in range(K - 2, -1, -1):
+            through = A[:, k + 1, s] * fan[:, k]
+            through = through // mcast[:, k, s] if A.dtype.kind == "i" else through / mcast[:, k, s]
+            A[:, k, s] = np.where(keep[:, k + 1, s], pre[:, k, s], through)
+        kept = keep[:, :, s]
+        first = np.where(kept.any(axis=1), kept.argmax(axis=1), K)
+        A[:, :, s] = np.where(np.arange(K)[None, :] < first[:, None], 0, A[:, :, s])
+    N = len(ctx.networks)
+    ks = np.array([c.level for c in ctx.networks], dtype=np.int64)
+    transfers = A[:, ks, :]  # [B, N, S]
+    multicast = mcast[:, ks, :]
+    inst = instances[:, ks]
+    energy = np.zeros((B, N, S))
+    for n, c in enumerate(ctx.networks):
+        ne = ctx.energies.networks.get(c.name)
+        if ne is None:
+            continue
+        for s, name in enumerate(ctx.ds_names):
+            mf = multicast[:, n, s]
+            uniq, inv = np.unique(mf, return_inverse=True)
+            per = np.array([ne.energy_pj(name, int(u)) for u in uniq], dtype=float)[inv.reshape(-1)]
+            energy[:, n, s] = transfers[:, n, s] * per * inst[:, n]
+    return transfers, multicast, fan[:, ks], inst, energy
 
 
 def _finish(ctx: ModelContext, keep, tile, partition, instances, reads, fills, updates, utilized_compute,
-            sx_all, sy_all, compute_cycles) -> BatchResult:
+            sx_all, sy_all, compute_cycles, net=None) -> BatchResult:
     """Capacities, cycles and energy from the per-instance counts (shared by perfect and imperfect batches)."""
     B, K, S = tile.shape
     F = len(ctx.fanouts)
@@ -410,6 +537,10 @@ def _finish(ctx: ModelContext, keep, tile, partition, instances, reads, fills, u
     compute_energy = np.full(B, macs * e.compute_pj)
     level_energy = ds_energy.sum(axis=2) + leak
     energy = level_energy.sum(axis=1) + compute_energy
+    nets = (None,) * 5
+    if ctx.networks and net is not None:
+        nets = _network_counts(ctx, keep, instances, net)
+        energy = energy + nets[4].sum(axis=(1, 2))
     utilization = macs / ctx.compute_instances / cycles
     last = (reads[:, 0, :] + fills[:, 0, :] + updates[:, 0, :]).sum(axis=1) * instances[:, 0]
     return BatchResult(
@@ -418,7 +549,8 @@ def _finish(ctx: ModelContext, keep, tile, partition, instances, reads, fills, u
         level_cycles=level_cycles, slowdown=slowdown, level_energy_pj=level_energy, leak_energy_pj=leak,
         ds_energy_pj=ds_energy, compute_energy_pj=compute_energy, tile=tile, partition=partition,
         instances=instances, reads=reads, fills=fills, updates=updates, utilized_compute=utilized_compute,
-        last_level_accesses=last,
+        last_level_accesses=last, network_transfers=nets[0], network_multicast=nets[1], network_fanout=nets[2],
+        network_instances=nets[3], network_energy_pj=nets[4],
     )
 
 
@@ -519,6 +651,14 @@ def _evaluate_imperfect(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
     fills = np.zeros((B, K, S))
     updates = np.zeros((B, K, S))
     partition = np.zeros((B, K, S))
+    net = None
+    if ctx.networks:
+        sp_between = np.ones((B, K, D), dtype=np.int64)
+        for f in range(F):
+            sp_between[:, above[f], :] *= sp[:, f, :]
+        net_pre = np.zeros((B, K, S))
+        net_mc = np.ones((B, K, S), dtype=np.int64)
+        net = (net_pre, net_mc, np.prod(sp_between, axis=2))
     active = t > 1
     big = D + 1
     for s in range(S):
@@ -535,6 +675,16 @@ def _evaluate_imperfect(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
                 m[:, tpos[j], :] = np.where(is_open[:, None], ~in_run[:, j, :], True)
                 is_open = is_open & ~closes[:, j]
             included.append(m)
+        if net is not None:
+            # deliveries from level k to its inner neighbour as if the neighbour kept s (exact totals)
+            for k in range(K):
+                cm = (all_in if k == K - 1 else included[k + 1]).copy()
+                for f in range(F):
+                    if above[f] == k:
+                        cm[:, spos[f], :] &= r_s[None, :]
+                cext = np.ones((B, D), dtype=np.int64) if k == K - 1 else ext[:, k + 1, :]
+                net_pre[:, k, s] = total(cm, s, cext) / instances[:, k]
+                net_mc[:, k, s] = np.prod(np.where(~r_s[None, :], sp_between[:, k, :], 1), axis=1)
         child_mask, child_ext = all_in, np.ones((B, D), dtype=np.int64)
         child = np.full(B, K, dtype=np.int64)  # next keeper below (K = the compute unit), per row
         outermost = np.full(B, -1, dtype=np.int64)
@@ -565,7 +715,7 @@ def _evaluate_imperfect(ctx: ModelContext, batch: MappingBatch) -> BatchResult:
         rows = np.nonzero(outermost >= 0)[0]
         fills[rows, outermost[rows], s] = 0
     return _finish(ctx, keep, tile, partition, instances, reads, fills, updates, utilized_compute, sx_all, sy_all,
-                   compute_cycles)
+                   compute_cycles, net)
 
 
 # --------------------------------------------------------------------------- single mapping
@@ -601,6 +751,33 @@ class LevelStats:
 
 
 @dataclass(frozen=True)
+class NetworkDataSpaceStats:
+    """Transfers of one data space over an explicit network (Timeloop's network stats)."""
+
+    name: str
+    transfers: int  # per instance of the network's level ("Ingresses")
+    multicast_factor: int
+    fanout: int
+    utilized_instances: int
+    action: str  # the ERT action looked up
+    energy_per_transfer_pj: float
+    energy_pj: float  # all instances
+
+
+@dataclass(frozen=True)
+class NetworkStats:
+    name: str
+    network_class: str
+    level: str  # outer storage level of the connection it is evaluated on
+    child: str  # inner neighbour (storage level or compute unit)
+    roles: tuple[str, ...]
+    fill_latency: int
+    drain_latency: int
+    energy_pj: float
+    data_spaces: tuple[NetworkDataSpaceStats, ...]  # data spaces with transfers
+
+
+@dataclass(frozen=True)
 class ModelResult:
     """The result of evaluating one mapping (what Timeloop's stats.txt reports)."""
 
@@ -617,6 +794,17 @@ class ModelResult:
     levels: tuple[LevelStats, ...]  # outermost first
     area_um2: float
     invalid_reasons: tuple[str, ...] = ()
+    networks: tuple[NetworkStats, ...] = ()  # explicit networks (their energy is part of energy_pj)
+
+    @property
+    def network_energy_pj(self) -> float:
+        return sum(n.energy_pj for n in self.networks)
+
+    def network(self, name: str) -> NetworkStats:
+        for n in self.networks:
+            if n.name == name:
+                return n
+        raise KeyError(name)
 
     def level(self, name: str) -> LevelStats:
         for l in self.levels:
@@ -663,6 +851,25 @@ def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> 
         if not res.fanout_ok[b, f]:
             sm = mapping.fanout(fan.name)
             reasons.append(f"fan-out {fan.name} has {fan.fanout_x}x{fan.fanout_y} instances but the mapping uses {sm.used_x}x{sm.used_y}")
+    nets = []
+    for n, c in enumerate(ctx.networks):
+        if res.network_transfers is None:
+            break
+        ne = ctx.energies.networks.get(c.name)
+        dss = []
+        for s, name in enumerate(ctx.ds_names):
+            t = int(round(float(res.network_transfers[b, n, s])))
+            if t == 0:
+                continue
+            mf = int(res.network_multicast[b, n, s])
+            dss.append(NetworkDataSpaceStats(
+                name=name, transfers=t, multicast_factor=mf, fanout=int(res.network_fanout[b, n]),
+                utilized_instances=int(res.network_instances[b, n]),
+                action=ne.action_for(name) if ne is not None and hasattr(ne, "action_for") else "",
+                energy_per_transfer_pj=float(ne.energy_pj(name, mf)) if ne is not None else 0.0,
+                energy_pj=float(res.network_energy_pj[b, n, s])))
+        nets.append(NetworkStats(c.name, c.network_class, c.level_name, c.child, c.roles, c.fill_latency,
+                                 c.drain_latency, float(res.network_energy_pj[b, n].sum()), tuple(dss)))
     area = sum(ctx.energies.area_um2.get(l.name, 0.0) * l.instances for l in ctx.levels)
     area += ctx.energies.area_um2.get(ctx.arch.compute.name, 0.0) * ctx.arch.compute.instances
     return ModelResult(
@@ -670,11 +877,11 @@ def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> 
         compute_cycles=float(res.compute_cycles[b]), utilization=float(res.utilization[b]),
         edp_j_cycles=float(res.edp_j_cycles[b]), macs=ctx.macs, utilized_compute=int(res.utilized_compute[b]),
         compute_energy_pj=float(res.compute_energy_pj[b]), levels=tuple(levels), area_um2=area,
-        invalid_reasons=tuple(reasons))
+        invalid_reasons=tuple(reasons), networks=tuple(nets))
 
 
 __all__ = [
     "ModelContext", "make_context", "MappingBatch", "batch_from_mappings", "BatchResult", "evaluate_batch",
-    "ModelResult", "LevelStats", "DataSpaceStats", "evaluate", "result_at", "TemporalMapping", "SpatialMapping",
+    "ModelResult", "LevelStats", "DataSpaceStats", "NetworkStats", "NetworkDataSpaceStats", "NetworkConnection", "evaluate", "result_at", "TemporalMapping", "SpatialMapping",
     "prod",
 ]

@@ -108,7 +108,10 @@ def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = (
                     f"        Energy (per-instance)                    : {ds.energy_pj / ds.utilized_instances:.2f} pJ",
                     f"        Energy (total)                           : {ds.energy_pj:.2f} pJ"]
         out.append("")
-    out += ["Networks", "--------", "", "Summary Stats", "-------------",
+    out += ["Networks", "--------"]
+    for i, net in enumerate(result.networks):
+        out += network_section(i, net, ctx)
+    out += ["", "Summary Stats", "-------------",
             f"GFLOPs (@1GHz): {result.macs / result.cycles:.2f}",
             f"Utilization: {100 * result.utilization:.2f}%",
             f"Cycles: {result.cycles}",
@@ -117,6 +120,7 @@ def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = (
             f"Area: {result.area_um2 / 1e6:.2f} mm^2", "",
             f"Computes = {result.macs}", "pJ/Compute"]
     rows = [(comp.name, result.compute_energy_pj)] + [(l.name, result.level(l.name).energy_pj) for l in reversed(ctx.levels)]
+    rows += [(n.name, n.energy_pj) for n in result.networks]
     width = max(len(n) for n, _ in rows) + 38
     for n, v in rows:
         out.append(f"    {n:<{width - 4}}= {v / result.macs:.2f}")
@@ -124,6 +128,32 @@ def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = (
     if notes:
         out += ["", "Notes", "-----"] + [f"    {n}" for n in notes]
     return "\n".join(out) + "\n"
+
+
+def network_section(index: int, net, ctx: ModelContext | None = None) -> list[str]:
+    """One explicit network in Timeloop's ``Network N`` layout (SimpleMulticast stats)."""
+    ne = ctx.energies.networks.get(net.name) if ctx is not None else None
+    action = getattr(ne, "action_name", "") if ne is not None else ""
+    lines = [f"Network {index}", "---------", net.name, "", "    SPECS", "    -----",
+             f"        Type            : {net.network_class}",
+             f"        ConnectionType  : {'/'.join(net.roles)} ({net.level} <==> {net.child})",
+             f"        Action Name     : {action or '-'}",
+             f"        Fill latency    : {net.fill_latency}",
+             f"        Drain latency   : {net.drain_latency}",
+             "", "    STATS", "    -----"]
+    for d in net.data_spaces:
+        per_inst = d.energy_pj / d.utilized_instances if d.utilized_instances else 0.0
+        lines += [f"    {d.name}:",
+                  f"        Fanout                                  : {d.fanout}",
+                  f"        Multicast factor                        : {d.multicast_factor}",
+                  f"        Ingresses                               : {d.transfers}",
+                  f"        Utilized instances                      : {d.utilized_instances}",
+                  f"        Action                                  : {d.action or '-'}",
+                  f"        Energy (per-transfer)                   : {d.energy_per_transfer_pj:.4f} pJ",
+                  f"        Energy (per-instance)                   : {per_inst:.2f} pJ",
+                  f"        Energy (total)                          : {d.energy_pj:.2f} pJ"]
+    lines += [f"    Energy (total)                              : {net.energy_pj:.2f} pJ", ""]
+    return lines
 
 
 def _end(b: int, r: int | None) -> str:
