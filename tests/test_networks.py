@@ -230,3 +230,17 @@ def test_reference_pim_networks_after_mapping():
     levels = sum(l.energy_pj for l in best.levels) + best.compute_energy_pj
     assert best.network_energy_pj > 0
     assert best.energy_pj == pytest.approx(levels + din.transfers * e_in + dout.transfers * e_out, rel=1e-12)
+
+
+def test_imperfect_factorization_transfers_equal_keeper_counts():
+    # L=5 as GLB L2 over RF L3 with residual 2 (3 + 2): GLB reads Weights 8, Inputs 20 (5 x 4 / 2), updates Outputs 10
+    base, nets = hand_energies()
+    m = Mapping((TemporalMapping("DRAM", (), ALL), TemporalMapping("GLB", (("L", 2),), ALL),
+                 TemporalMapping("RF", (("L", 3), ("E", 2)), ALL, residuals=(("L", 2),))),
+                (SpatialMapping("F", (("D", 2), ("E", 2))),))
+    r = evaluate(make_context(arch(), gemm(4, 2, 5), replace(base, networks=nets)), m)
+    glb = {d.name: d for d in r.level("GLB").data_spaces}
+    got = {d.name: d.transfers for d in r.network("ReadNoC").data_spaces}
+    assert got == {"Weights": glb["Weights"].reads, "Inputs": glb["Inputs"].reads, "Outputs": glb["Outputs"].updates}
+    assert got == {"Weights": 8, "Inputs": 20, "Outputs": 10}
+    assert r.network("ReadNoC").energy_pj == 8 * 4.0 + 20 * 2.0 and r.network("UpdNoC").energy_pj == 100.0
