@@ -61,6 +61,7 @@ class LayerOutcome:
     evaluated: int = 0
     wall_s: float = 0.0
     out_dir: str | None = None
+    notes: tuple[str, ...] = ()  # e.g. the companion architecture used, constraints ignored as Timeloop does
 
     @property
     def pj_per_mac(self) -> float:
@@ -148,7 +149,7 @@ def _energies(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tuple[s
 
 def prepare(job: LayerJob) -> PreparedJob:
     """Load the spec, workload, constraints, energies and mapper options of a job."""
-    from dse.spec.library import resolve_architecture
+    from dse.spec.library import knobs_of, resolve_architecture
     from dse.spec.loader import load_spec
     from dse.workloads import layer_names, layer_variables, make_layer
 
@@ -157,6 +158,7 @@ def prepare(job: LayerJob) -> PreparedJob:
     if job.fusion_level is not None and job.fusion_level not in FUSION_LEVELS:
         raise DseError(f"unknown fusion level '{job.fusion_level}'", "FUSION_LEVEL", ", ".join(FUSION_LEVELS))
     lp = make_layer(job.model, job.layer, job.seq_len, job.batch)
+    extra_notes: tuple[str, ...] = ()
     variables = dict(layer_variables(job.model, job.seq_len, job.batch))
     if job.spec_files:
         spec = load_spec(list(job.spec_files), variables=variables)
@@ -164,6 +166,13 @@ def prepare(job: LayerJob) -> PreparedJob:
             raise DseError("the spec files define no architecture", "--spec", "Timeloop architecture YAML")
     else:
         bundle = resolve_architecture(job.arch, job.config)
+        if bundle.layers and job.layer not in bundle.layers and bundle.companion:
+            # e.g. gemmini's softmax/layernorm run on its normalization unit gemmini_NOs
+            companion = resolve_architecture(bundle.companion, {k: v for k, v in job.config.items()
+                                                                if k in knobs_of(bundle.companion)})
+            if job.layer in companion.layers:
+                extra_notes = (f"layer {job.layer} runs on '{companion.name}', the companion of '{bundle.name}'",)
+                bundle = companion
         if bundle.layers and job.layer not in bundle.layers:
             raise DseError(f"architecture '{bundle.name}' does not run layer '{job.layer}'", "--arch",
                            f"layers {', '.join(bundle.layers)} (or another architecture)")
@@ -182,7 +191,7 @@ def prepare(job: LayerJob) -> PreparedJob:
     constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
     if job.imperfect or spec.mapspace_template == "ruby":
         notes += ("imperfect factorization (ruby map-space): one residual (remainder) loop per dimension allowed",)
-    return PreparedJob(spec, ctx, constraints, options, tables, notes)
+    return PreparedJob(spec, ctx, constraints, options, tables, extra_notes + notes)
 
 
 def run_layer(job: LayerJob, out_dir: str | Path | None = None,
@@ -206,7 +215,8 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
         res = search(prep.ctx, prep.constraints, prep.options, progress=progress,
                      imperfect=job.imperfect or prep.spec.mapspace_template == "ruby")
     except NoValidMappingError as err:
-        return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start)
+        return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start,
+                            notes=prep.notes)
     finally:
         if live is not None:
             live.close()
@@ -217,4 +227,4 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
         job, True, None, best.energy_pj, best.cycles, best.utilization, best.edp_j_cycles, best.macs, best.area_um2,
         {l.name: l.energy_pj for l in best.levels} | {prep.ctx.arch.compute.name: best.compute_energy_pj},
         "\n".join(loops_as_text(best.mapping, prep.ctx.arch)), res.evaluated, time.monotonic() - start,
-        None if out_dir is None else str(out_dir))
+        None if out_dir is None else str(out_dir), prep.notes + res.notes)

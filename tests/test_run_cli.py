@@ -57,3 +57,11 @@ def test_live_status_from_mapper_yaml_and_flag(tmp_path, capsys):
     assert "mapping KTQ:" not in capsys.readouterr().err
     assert main(["KTQ", "-l", "-o", str(tmp_path / "c")]) == 0
     assert "valid=" in capsys.readouterr().err
+
+
+def test_softmax_runs_on_the_default_archs_companion(tmp_path, capsys):
+    assert main(["softmax", "-o", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "note: layer softmax runs on 'gemmini_NOs', the companion of 'gemmini'" in out
+    stats = parse_stats(tmp_path / "s" / "timeloop-mapper.stats.txt")
+    assert stats.summary["Computes"] == make_layer("bert-base", "softmax", 512).macs_per_instance

@@ -68,6 +68,8 @@ def _run(args) -> int:
     print(f"EDP:         {outcome.edp_j_cycles:.3e} J*cycle")
     print(f"pJ/MAC:      {outcome.pj_per_mac:.3f}")
     print(f"({outcome.evaluated} mappings evaluated in {outcome.wall_s:.2f} s; outputs in {out}/)")
+    for note in outcome.notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -67,6 +67,7 @@ class ArchBundle:
     layers: tuple[str, ...] = ()
     ert: Path | None = None  # a user/reference ERT shipped with the architecture (optional)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    companion: str | None = None  # architecture that runs the layers this one does not (e.g. softmax)
 
 
 def list_architectures(root: Path | None = None) -> list[str]:
@@ -152,7 +153,7 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
         files.append(directory / extra)
     ert = directory / info["ert"] if info.get("ert") else None
     return ArchBundle(directory.name, directory, str(info.get("description", "")), tuple(files), knobs, values,
-                      tuple(info.get("layers", []) or []), ert)
+                      tuple(info.get("layers", []) or []), ert, companion=info.get("companion"))
 
 
 def check_knob_rules(directory: Path, rules: list, values: Mapping[str, Any], where: str) -> None:
