@@ -190,14 +190,28 @@ def _node_energy(model: ComponentModel, node: StorageLevel | ComputeLevel, attrs
     wanted = list(required) + [a for a in defined if a not in required]
     out: dict[str, ActionEnergy] = {}
     for action in wanted:
-        if action == "update" and "update" not in defined and defined:
+        if action == "update" and "update" not in defined and defined and "write" in out:
             # Timeloop convention: an update costs what a write costs.
-            est = model.energy(cls, attrs, "write", where)
-            out[action] = ActionEnergy(est.value, f"update = write (class {cls} defines no update); {est.source}")
+            out[action] = ActionEnergy(out["write"].energy_pj,
+                                       f"update = write (class {cls} defines no update); {out['write'].source}")
             continue
         if action == "leak" and "leak" not in defined and defined:
             out[action] = ActionEnergy(0.0, f"class {cls} defines no leak action (Timeloop: 0 pJ/cycle)")
             continue
+        if action in ("read", "write") and action not in defined and defined:
+            # Timeloop charges a memory action the ERT lacks at the component's largest action energy
+            others = []
+            for a in defined:
+                if a != "leak":
+                    try:
+                        others.append((model.energy(cls, attrs, a, where).value, a))
+                    except EstimationError:
+                        pass
+            if others:
+                value, name = max(others)
+                out[action] = ActionEnergy(value, f"class {cls} defines no {action}: its largest action "
+                                                  f"'{name}' (Timeloop's vector-access-energy fallback)")
+                continue
         try:
             est = model.energy(cls, attrs, action, where)
         except EstimationError:
