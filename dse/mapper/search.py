@@ -109,6 +109,23 @@ def _enumerate_worker(args) -> tuple:
     return best.key, best.batch, best.evaluated, best.valid, False
 
 
+def _enumerate_in_parallel(ctx, space: MapSpace, keep, fac: np.ndarray, all_perm: bool, metrics, offset: int,
+                           deadline, workers: int, best: "_Best") -> bool:
+    """Split factorization rows over worker processes; merge into ``best``. True if a worker timed out."""
+    parts = np.array_split(np.arange(len(fac)), workers)
+    jobs = [(ctx, space, keep, fac[p], all_perm, metrics, space.min_utilization, offset + p[0], deadline)
+            for p in parts if len(p)]
+    timed_out_any = False
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        for key, b, n_eval, n_valid, timed_out in ex.map(_enumerate_worker, jobs):
+            best.evaluated += n_eval
+            best.valid += n_valid
+            if key is not None and (best.key is None or key < best.key):
+                best.key, best.batch = key, b
+            timed_out_any |= timed_out
+    return timed_out_any
+
+
 def search(ctx: ModelContext, constraints: Sequence[Constraint], options: MapperOptions,
            progress: Callable[[int, int, float | None], None] | None = None, imperfect: bool = False) -> SearchResult:
     """Find the best mapping; raise :class:`NoValidMappingError` with the reason if none fits.
@@ -138,17 +155,8 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
                 continue
             workers = max(1, int(options.num_threads or 1))
             if workers > 1 and len(fac) >= 2048:
-                parts = np.array_split(np.arange(len(fac)), workers)
-                jobs = [(ctx, space, keep, fac[p], all_perm, metrics, space.min_utilization, offset + p[0], deadline)
-                        for p in parts if len(p)]
-                with ProcessPoolExecutor(max_workers=workers) as ex:
-                    for key, b, n_eval, n_valid, timed_out in ex.map(_enumerate_worker, jobs):
-                        best.evaluated += n_eval
-                        best.valid += n_valid
-                        if key is not None and (best.key is None or key < best.key):
-                            best.key, best.batch = key, b
-                        if timed_out:
-                            stopped = "timeout"
+                if _enumerate_in_parallel(ctx, space, keep, fac, all_perm, metrics, offset, deadline, workers, best):
+                    stopped = "timeout"
             else:
                 for batch, r_i, p_i in expand_batches(space, keep, fac, all_perm):
                     best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
@@ -206,17 +214,8 @@ def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadl
             if not len(fac):
                 continue
             if workers > 1 and len(fac) >= 2048 and not options.search_size:
-                parts = np.array_split(np.arange(len(fac)), workers)
-                jobs = [(ctx, space, keep, fac[p], False, metrics, space.min_utilization, offset + p[0], deadline)
-                        for p in parts if len(p)]
-                with ProcessPoolExecutor(max_workers=workers) as ex:
-                    for key, b, n_eval, n_valid, timed_out in ex.map(_enumerate_worker, jobs):
-                        best.evaluated += n_eval
-                        best.valid += n_valid
-                        if key is not None and (best.key is None or key < best.key):
-                            best.key, best.batch = key, b
-                        if timed_out:
-                            stopped = "timeout"
+                if _enumerate_in_parallel(ctx, space, keep, fac, False, metrics, offset, deadline, workers, best):
+                    stopped = "timeout"
                 offset += len(fac)
                 if stopped != "exhausted":
                     return stopped, space_size
