@@ -105,3 +105,22 @@ def test_bad_mappings_are_rejected_with_numbers(tmp_path, capsys):
     nowhere.write_text("mapping:\n- {target: L2, type: temporal, factors: D=3}\n")
     assert main(["model", *map(str, files), "--mapping", str(nowhere)]) == 2
     assert "unknown storage level 'L2'" in capsys.readouterr().err
+
+
+def test_mapping_that_overflows_a_buffer_names_level_data_space_and_numbers(tmp_path, capsys):
+    from dataclasses import replace
+
+    path = DATA / "timeloop_stats" / "stats_KQV_gemmini_TLL.txt"
+    files = spec_files(path)
+    spec = load_spec(files)
+    m = mapping_from_stats(parse_stats(path), spec.architecture, spec.workload, spec.constraints)
+    # move a factor 2 of E from the Accumulator (E8 -> E4) into the 1-word Registers: 2 Weights there
+    temporal = tuple(
+        replace(t, loops=tuple((d, 4 if d == "E" else b) for d, b in t.loops)) if t.target == "Accumulator"
+        else replace(t, loops=(("E", 2),) + t.loops) if t.target == "Registers" else t
+        for t in m.temporal)
+    bad = tmp_path / "overflow.yaml"
+    bad.write_text(dump_mapping_yaml(replace(m, temporal=temporal), spec.workload))
+    assert main(["model", *map(str, files), "--mapping", str(bad), "--ert", str(DATA / "ert" / "gemmini.ERT.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "Registers holds 1 words" in err and "needs 2 (Weights 2)" in err
