@@ -260,3 +260,15 @@ def test_reference_pim_spec_runs_end_to_end_with_timeloops_missing_action_fallba
     text = (out / "timeloop-mapper.stats.txt").read_text()
     assert "D2A_NoC" in text and "A2D_NoC" in text
     assert parse_stats(out / "timeloop-mapper.stats.txt").summary["Computes"] == 64 * 512 * 512
+
+
+def test_stats_output_documents_the_drain_latency_deviation():
+    from dse.model.nest import make_context as mk
+    from dse.report.timeloop_files import stats_txt
+
+    base, nets = hand_energies()
+    ctx = mk(arch(read_latency=3, update_latency=2), gemm(4, 2, 3), replace(base, networks=nets))
+    text = stats_txt(ctx, evaluate(ctx, mapping()))
+    assert "drain latency 2 cycles used; Timeloop's SimpleMulticast DrainLatency() returns the fill latency" in text
+    ctx_same = mk(arch(read_latency=0, update_latency=0), gemm(4, 2, 3), replace(base, networks=nets))
+    assert "DrainLatency()" not in stats_txt(ctx_same, evaluate(ctx_same, mapping()))

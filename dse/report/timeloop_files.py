@@ -125,6 +125,10 @@ def stats_txt(ctx: ModelContext, result: ModelResult, notes: tuple[str, ...] = (
     for n, v in rows:
         out.append(f"    {n:<{width - 4}}= {v / result.macs:.2f}")
     out.append(f"    {'Total':<{width - 4}}= {result.pj_per_compute:.2f}")
+    notes = tuple(notes) + tuple(
+        f"{n.name}: drain latency {n.drain_latency} cycles used; Timeloop's SimpleMulticast DrainLatency() returns "
+        f"the fill latency ({n.fill_latency}) instead (a Timeloop bug we do not reproduce, see docs/model.md)"
+        for n in result.networks if n.drain_latency != n.fill_latency)
     if notes:
         out += ["", "Notes", "-----"] + [f"    {n}" for n in notes]
     return "\n".join(out) + "\n"
