@@ -136,3 +136,29 @@ def test_parallel_exact_enumeration_gives_the_same_optimum():
     one = search(ctx, spec.constraints, MapperOptions())
     two = search(ctx, spec.constraints, MapperOptions(num_threads=2))
     assert two.best.mapping == one.best.mapping and two.evaluated == one.evaluated
+
+
+def test_maximize_dims_follows_timeloopfe_macro():
+    # constraints_NOs.yaml: Accumulator temporal maximize_dims [[E], [L]] with capacity (16384*4)//1024 = 64;
+    # Registers_Inputs E=1024. BERT-large seq 4096: E=4096 -> 4 left for the Accumulator, which takes
+    # E=4 (all there is), then L gets 64 // 4 = 16.
+    from dse.mapper.mapspace import build_mapspace
+
+    files = [REF / "arch/system_gemmini_NOs.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
+             REF / "layers/softmax_layer.yaml", REF / "mapper/variables.yaml", REF / "constraints/constraints_NOs.yaml"]
+    spec = load_spec(files)
+    ctx = make_context(spec.architecture, spec.workload, ActionEnergies({}, 0.0))
+    space = build_mapspace(ctx, spec.constraints)
+    acc = [(s.kind, s.name) for s in space.slots].index(("temporal", "Accumulator"))
+    assert space.rules[acc][ctx.dims.index("E")].exact == 4
+    assert space.rules[acc][ctx.dims.index("L")].exact == 16
+    best = search(ctx, spec.constraints, MapperOptions()).best.mapping
+    assert best.level("Accumulator").factor("E") == 4 and best.level("Accumulator").factor("L") == 16
+
+
+def test_maximize_dims_on_a_temporal_target_needs_a_capacity():
+    spec = gemmini_spec("KQV", SMALL)
+    ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
+    bad = Constraint("DRAM", "temporal", maximize_dims=(("L",),), source="c.yaml: targets[7]")
+    with pytest.raises(SpecError, match="needs maximize_dims_capacity"):
+        search(ctx, tuple(spec.constraints) + (bad,), MapperOptions())

@@ -93,9 +93,6 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     min_util = 0.0
     notes: list[str] = []
     for c in constraints:
-        if c.maximize_dims:
-            notes.append(f"{c.source or c.target}: maximize_dims {[list(g) for g in c.maximize_dims]} is not "
-                         f"honoured (a Timeloop-fork hint); the search optimizes the metrics directly")
         where = c.source or f"constraint on {c.target}"
         if c.target not in names and c.type not in ("utilization",):
             raise SpecError(f"constraint targets unknown level '{c.target}'", where, ", ".join(arch.node_names))
@@ -146,6 +143,7 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     for l in ctx.levels:
         if l.min_utilization:
             min_util = max(min_util, l.min_utilization)
+    _apply_maximize_dims(ctx, constraints, rules, notes)
     # keep options: the outermost level keeps everything; free choices enumerated.  With
     # ``designer_keeps`` a level that names what it keeps bypasses what it does not name.
     free = [(k, s) for k, l in enumerate(ctx.levels) for s, ds in enumerate(ctx.ds_names)
@@ -165,6 +163,123 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     return MapSpace(ctx, tuple(slots), tuple(tuple(rules[(s.kind, s.name)][d] for d in dims) for s in slots),
                     tuple(pinned[l.name] for l in ctx.levels), tuple(options),
                     tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util, tuple(notes), imperfect)
+
+
+def _best_prime_product(primes: list[int], capacity: int) -> list[int]:
+    """The sub-multiset of ``primes`` with the largest product <= ``capacity`` (exhaustive, small inputs)."""
+    counts: dict[int, int] = {}
+    for p in primes:
+        counts[p] = counts.get(p, 0) + 1
+    best = (1, [])
+    distinct = sorted(counts)
+
+    def rec(i: int, prod_so_far: int, chosen: list[int]) -> None:
+        nonlocal best
+        if prod_so_far > best[0]:
+            best = (prod_so_far, list(chosen))
+        if i == len(distinct):
+            return
+        p = distinct[i]
+        value, taken = prod_so_far, []
+        for _ in range(counts[p] + 1):
+            rec(i + 1, value, chosen + taken)
+            value *= p
+            if value > capacity:
+                break
+            taken = taken + [p]
+
+    rec(0, 1, [])
+    return best[1]
+
+
+def _prime_factors(n: int) -> list[int]:
+    out, d = [], 2
+    while d * d <= n:
+        while n % d == 0:
+            out.append(d)
+            n //= d
+        d += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+def _apply_maximize_dims(ctx: ModelContext, constraints: Sequence[Constraint], rules: dict, notes: list[str]) -> None:
+    """timeloopfe's ``maximize_dims`` macro: each group of dimensions gets the largest factors that fit.
+
+    Processed like timeloopfe: spatial constraints before temporal ones, innermost level
+    first.  A group's capacity is ``maximize_dims_capacity`` (temporal) or the fan-out's
+    size (spatial), divided by the ``=`` and ``>=`` factors already at that target; the
+    largest product of the group's remaining prime factors within it is given to the
+    group's dimensions in order, as ``=`` factors (1 for a dimension that gets none).
+    """
+    dims = ctx.dims
+    bound = {d: int(ctx.bounds[i]) for i, d in enumerate(dims)}
+
+    def resolved(c: Constraint) -> str:
+        if c.type == "spatial" and c.target in ctx.arch.node_names and isinstance(ctx.arch.node(c.target), StorageLevel):
+            return _fanout_below(ctx, c.target) or c.target
+        return c.target
+
+    # like timeloopfe (which runs before Timeloop drops oversized factors), use the factors as written
+    raw: dict[tuple[str, str], list[FactorConstraint]] = {}
+    remaining = dict(bound)
+    for c in constraints:
+        if c.type not in ("temporal", "spatial"):
+            continue
+        raw.setdefault((c.type, resolved(c)), []).extend(c.factors)
+        for fc in c.factors:
+            if fc.op == "=" and fc.dim in remaining:
+                value = fc.value or bound[fc.dim]
+                remaining[fc.dim] = -(-remaining[fc.dim] // value)
+    order = {n.name: i for i, n in enumerate(ctx.arch.nodes)}
+    targets = []
+    for c in constraints:
+        if not c.maximize_dims or c.type not in ("temporal", "spatial"):
+            continue
+        target = resolved(c)
+        targets.append((0 if c.type == "spatial" else 1, -order.get(target, 0), c, target))
+    for _, _, c, target in sorted(targets, key=lambda t: (t[0], t[1])):
+        where = c.source or f"constraint on {c.target}"
+        slot_rules = rules.get((c.type, target))
+        if slot_rules is None:
+            continue
+        if c.type == "spatial":
+            fan = next(f for f in ctx.fanouts if f.name == target)
+            start = int((c.extra or {}).get("maximize_dims_capacity", fan.fanout))
+        else:
+            cap = (c.extra or {}).get("maximize_dims_capacity")
+            if cap is None:
+                raise SpecError("maximize_dims on a temporal constraint needs maximize_dims_capacity", where,
+                                "an integer maximize_dims_capacity next to maximize_dims")
+            start = int(cap)
+        here = raw.setdefault((c.type, target), [])
+        for group in c.maximize_dims:
+            capacity = start
+            for fc in here:
+                if fc.op in ("=", ">=") and fc.dim in bound:
+                    capacity //= fc.value or bound[fc.dim]
+            for d in group:
+                if d not in slot_rules:
+                    raise SpecError(f"maximize_dims names unknown dimension '{d}'", where, ", ".join(dims))
+                if any(fc.dim == d for fc in here):
+                    raise SpecError(f"cannot maximize {d}: it is already constrained at {target}", where,
+                                    "maximize_dims over dimensions without factor constraints at that target")
+            chosen = _best_prime_product([p for d in group for p in _prime_factors(remaining[d])], max(capacity, 1))
+            got = {d: 1 for d in group}
+            left = {d: remaining[d] for d in group}
+            for p in chosen:
+                for d in group:
+                    if left[d] % p == 0:
+                        left[d] //= p
+                        got[d] *= p
+                        break
+            for d in group:
+                slot_rules[d] = SlotRule(exact=got[d], source=where)
+                remaining[d] = -(-remaining[d] // got[d])
+                here.append(FactorConstraint(d, "=", got[d]))
+            notes.append(f"{where}: maximize_dims {list(group)} -> " + ", ".join(f"{d}={got[d]}" for d in group)
+                         + f" (capacity {capacity})")
 
 
 def _fanout_below(ctx: ModelContext, level: str) -> str | None:
