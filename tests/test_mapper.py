@@ -101,6 +101,11 @@ def test_timeloop_factor_semantics_zero_is_full_dimension_and_oversize_is_ignore
     assert space.rules[dram][L].exact == 64  # L=0 -> the whole L (Timeloop: "full problem dimension")
     assert space.rules[scratch][E].exact is None  # E=4096 > 64: ignored
     assert any("E=4096 exceeds the dimension E=64" in n for n in space.notes)
+    # a minimum above the dimension is read as "all of it" (the reference TPU runs mapped D>=128 with D=64)
+    big_min = (Constraint("Scratchpad", "temporal", (FactorConstraint("L", ">=", 1000),), source="t2"),)
+    space2 = build_mapspace(ctx, tuple(spec.constraints) + big_min)
+    assert space2.rules[scratch][L].at_least == 64
+    assert any("L>=1000 exceeds the dimension L=64; read as L>=64" in n for n in space2.notes)
     # L=0 at DRAM conflicts with the Registers' L=16: no mapping, and the message says so
     with pytest.raises(NoValidMappingError, match="dimension L=64 cannot be split"):
         search(ctx, tuple(spec.constraints) + extra, MapperOptions())

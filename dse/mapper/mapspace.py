@@ -123,6 +123,13 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
                     notes.append(f"{where}: constraint {fc.dim}={fc.value} exceeds the dimension {fc.dim}={bound}; "
                                  f"ignored, as Timeloop does")
                     continue
+                elif fc.op == ">=" and fc.value > bound:
+                    # upstream Timeloop would prune every factorization; the reference runs (e.g. TPU
+                    # VScores with PERows D>=128 and D=64) did map, so a minimum above the dimension
+                    # is read as "all of it"
+                    notes.append(f"{where}: constraint {fc.dim}>={fc.value} exceeds the dimension {fc.dim}={bound}; "
+                                 f"read as {fc.dim}>={bound}")
+                    fc = FactorConstraint(fc.dim, ">=", bound)
                 slot_rules[fc.dim] = _merge(slot_rules[fc.dim], fc, where)
             if c.permutation and kind == "temporal":
                 pinned[target] = tuple(d for d in c.permutation if d in dims)
