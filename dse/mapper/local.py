@@ -24,20 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from dse.mapper.mapspace import MapSpace, SlotRule, _split_xy, level_orders
+from dse.mapper.mapspace import MapSpace, SlotRule, _split_xy, level_orders, prime_factors
 from dse.model.nest import BatchResult, MappingBatch, evaluate_batch
-
-
-def prime_factors(n: int) -> list[int]:
-    out, p = [], 2
-    while p * p <= n:
-        while n % p == 0:
-            out.append(p)
-            n //= p
-        p += 1
-    if n > 1:
-        out.append(n)
-    return out
 
 
 def column_ok(rules: Sequence[SlotRule], col: Sequence[int], bound: int) -> bool:

@@ -199,7 +199,8 @@ def _best_prime_product(primes: list[int], capacity: int) -> list[int]:
     return best[1]
 
 
-def _prime_factors(n: int) -> list[int]:
+def prime_factors(n: int) -> list[int]:
+    """Prime factors of ``n`` with multiplicity, ascending."""
     out, d = [], 2
     while d * d <= n:
         while n % d == 0:
@@ -272,7 +273,7 @@ def _apply_maximize_dims(ctx: ModelContext, constraints: Sequence[Constraint], r
                 if any(fc.dim == d for fc in here):
                     raise SpecError(f"cannot maximize {d}: it is already constrained at {target}", where,
                                     "maximize_dims over dimensions without factor constraints at that target")
-            chosen = _best_prime_product([p for d in group for p in _prime_factors(remaining[d])], max(capacity, 1))
+            chosen = _best_prime_product([p for d in group for p in prime_factors(remaining[d])], max(capacity, 1))
             got = {d: 1 for d in group}
             left = {d: remaining[d] for d in group}
             for p in chosen:
