@@ -9,7 +9,7 @@ knob's ``default``, ``unit``, ``meaning`` and its accepted ``min``/``max`` or
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Mapping
@@ -65,8 +65,6 @@ class ArchBundle:
     knobs: Mapping[str, Knob]
     values: Mapping[str, Any]  # knob values (defaults overridden by the config)
     layers: tuple[str, ...] = ()
-    ert: Path | None = None  # a user/reference ERT shipped with the architecture (optional)
-    extra: Mapping[str, Any] = field(default_factory=dict)
     companion: str | None = None  # architecture that runs the layers this one does not (e.g. softmax)
 
 
@@ -151,9 +149,8 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
         files.append(cpath)
     for extra in info.get("extra_files", []) or []:
         files.append(directory / extra)
-    ert = directory / info["ert"] if info.get("ert") else None
     return ArchBundle(directory.name, directory, str(info.get("description", "")), tuple(files), knobs, values,
-                      tuple(info.get("layers", []) or []), ert, companion=info.get("companion"))
+                      tuple(info.get("layers", []) or []), companion=info.get("companion"))
 
 
 def check_knob_rules(directory: Path, rules: list, values: Mapping[str, Any], where: str) -> None:
