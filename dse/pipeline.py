@@ -149,7 +149,7 @@ def _energies(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tuple[s
 
 def prepare(job: LayerJob) -> PreparedJob:
     """Load the spec, workload, constraints, energies and mapper options of a job."""
-    from dse.spec.library import knobs_of, resolve_architecture
+    from dse.spec.library import knobs_of, resolve_architecture, route_layer
     from dse.spec.loader import load_spec
     from dse.workloads import layer_names, layer_variables, make_layer
 
@@ -166,16 +166,13 @@ def prepare(job: LayerJob) -> PreparedJob:
             raise DseError("the spec files define no architecture", "--spec", "Timeloop architecture YAML")
     else:
         bundle = resolve_architecture(job.arch, job.config)
-        if bundle.layers and job.layer not in bundle.layers and bundle.companion:
-            # e.g. gemmini's softmax/layernorm run on its normalization unit gemmini_NOs
-            companion = resolve_architecture(bundle.companion, {k: v for k, v in job.config.items()
-                                                                if k in knobs_of(bundle.companion)})
-            if job.layer in companion.layers:
-                extra_notes = (f"layer {job.layer} runs on '{companion.name}', the companion of '{bundle.name}'",)
-                bundle = companion
-        if bundle.layers and job.layer not in bundle.layers:
-            raise DseError(f"architecture '{bundle.name}' does not run layer '{job.layer}'", "--arch",
+        target, reason = route_layer(job.arch, job.layer)
+        if target is None:
+            raise DseError(f"architecture '{bundle.name}' does not run layer '{job.layer}': {reason}", "--arch",
                            f"layers {', '.join(bundle.layers)} (or another architecture)")
+        if target != bundle.name:  # e.g. gemmini's softmax/layernorm run on its normalization unit gemmini_NOs
+            extra_notes = (f"layer {job.layer} runs on '{target}', the companion of '{bundle.name}'",)
+            bundle = resolve_architecture(target, {k: v for k, v in job.config.items() if k in knobs_of(target)})
         spec = load_spec(list(bundle.files), variables={**variables, **bundle.values})
     if spec.workload is None or not job.spec_files:
         spec = replace(spec, workload=lp.workload)

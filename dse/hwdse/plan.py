@@ -12,9 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
-
-from dse.errors import DseError
 
 RESULT_FORMAT = "dse-hwdse/1"
 
@@ -82,39 +79,20 @@ class SweepJob:
                         victory_condition=s.victory_condition, threads=1)
 
 
-def _info(arch: str) -> dict[str, Any]:
-    from dse.spec.library import arch_directory
-
-    data = yaml.safe_load((arch_directory(arch) / "knobs.yaml").read_text()) or {}
-    return data.get("architecture_info") or {}
-
-
 def route_layers(arch: str, layers: list[str]) -> list[Route]:
     """Decide, per layer, which architecture runs it (see the module docstring)."""
-    from dse.spec.library import arch_directory, knobs_of
+    from dse.spec.library import arch_directory, knobs_of, route_layer
 
-    info = _info(arch)
-    own = tuple(info.get("layers") or ())
-    companion = info.get("companion")
+    name = arch_directory(arch).name
     routes = []
     for layer in layers:
-        if not own or layer in own:
+        target, reason = route_layer(arch, layer)
+        if target is None:
+            routes.append(Route(layer, None, reason=reason))
+        elif target == name:
             routes.append(Route(layer, arch))
-            continue
-        if not companion:
-            routes.append(Route(layer, None, reason=f"architecture '{arch}' runs only {', '.join(own)} and declares no "
-                                                    f"companion architecture for {layer}"))
-            continue
-        try:
-            arch_directory(companion)
-            c_layers = tuple(_info(companion).get("layers") or ())
-        except DseError:
-            routes.append(Route(layer, None, reason=f"companion architecture '{companion}' of '{arch}' is not installed"))
-            continue
-        if c_layers and layer not in c_layers:
-            routes.append(Route(layer, None, reason=f"neither '{arch}' nor its companion '{companion}' runs {layer}"))
-            continue
-        routes.append(Route(layer, str(companion), keys=tuple(knobs_of(companion))))
+        else:
+            routes.append(Route(layer, target, keys=tuple(knobs_of(target))))
     return routes
 
 

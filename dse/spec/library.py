@@ -177,3 +177,28 @@ def check_knob_rules(directory: Path, rules: list, values: Mapping[str, Any], wh
             got = ", ".join(f"{n}={values[n]!r}" for n in names)
             raise DseError(f"knobs {got} break the rule '{expr}'", f"{where}: {', '.join(names)}",
                            str(rule.get("message", f"values for which {expr} holds")))
+
+
+def route_layer(arch: str | Path, layer: str) -> tuple[str | None, str | None]:
+    """Which architecture runs ``layer``: ``(name, None)``, or ``(None, reason)`` if none does.
+
+    An architecture runs the layers its ``architecture_info.layers`` lists (all, if it
+    lists none); the others go to its declared ``companion`` if that runs them.
+    """
+    directory = arch_directory(arch)
+    info = _read_info(directory)
+    own = tuple(info.get("layers") or ())
+    if not own or layer in own:
+        return directory.name, None
+    companion = info.get("companion")
+    if not companion:
+        return None, (f"architecture '{directory.name}' runs only {', '.join(own)} and declares no companion "
+                      f"architecture for {layer}")
+    try:
+        c_info = _read_info(arch_directory(companion))
+    except DseError:
+        return None, f"companion architecture '{companion}' of '{directory.name}' is not installed"
+    c_layers = tuple(c_info.get("layers") or ())
+    if c_layers and layer not in c_layers:
+        return None, f"neither '{directory.name}' nor its companion '{companion}' runs {layer}"
+    return str(companion), None
