@@ -167,3 +167,53 @@ def test_maximize_dims_on_a_temporal_target_needs_a_capacity():
     bad = Constraint("DRAM", "temporal", maximize_dims=(("L",),), source="c.yaml: targets[7]")
     with pytest.raises(SpecError, match="needs maximize_dims_capacity"):
         search(ctx, tuple(spec.constraints) + (bad,), MapperOptions())
+
+
+def _keeps_pair():
+    """DRAM -> GLB (256 words) -> 2x2 -> RF (16 words) -> MAC, GEMM 4x8x4.  The RF lists only Weights and
+    the GLB only Inputs and Weights to keep: a designer-keeps reading bypasses the rest, while keeping
+    Inputs and Outputs in the RF too (Timeloop's mapper may) cuts the EDP by ~1.7x."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_model_sim import gemm
+    from dse.spec.types import Architecture, ComputeLevel, SpatialLevel, StorageLevel
+
+    def st(name, inst, mx, my, size):
+        return StorageLevel(name, "SRAM", {}, inst, mx, my, size, 8, 1, None)
+
+    arch = Architecture("keeps", (st("DRAM", 1, 1, 1, None), st("GLB", 1, 1, 1, 256), SpatialLevel("F", 2, 2),
+                                  st("RF", 4, 2, 2, 16), ComputeLevel("MAC", "intmac", {}, 4, 2, 2)))
+    ctx = make_context(arch, gemm(4, 8, 4), ActionEnergies({"DRAM": LevelEnergies(100, 100, 100),
+                                                            "GLB": LevelEnergies(5, 5, 5),
+                                                            "RF": LevelEnergies(0.5, 0.5, 0.5)}, 0.5))
+    cons = (Constraint("RF", "dataspace", keep=("Weights",), source="t"),
+            Constraint("GLB", "dataspace", keep=("Inputs", "Weights"), source="t"))
+    designer = (Constraint("RF", "dataspace", keep=("Weights",), bypass=("Inputs", "Outputs"), source="t"),
+                Constraint("GLB", "dataspace", keep=("Inputs", "Weights"), bypass=("Outputs",), source="t"))
+    return ctx, cons, designer
+
+
+def test_default_search_explores_free_keep_choices_like_exhaustive():
+    ctx, cons, designer = _keeps_pair()
+    default = search(ctx, cons, MapperOptions())
+    exhaustive = search(ctx, cons, MapperOptions(algorithm="exhaustive"))
+    designer_only = search(ctx, designer, MapperOptions())
+    assert default.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)
+    assert default.best.edp_j_cycles < 0.7 * designer_only.best.edp_j_cycles
+    rf = default.best.mapping.level("RF").keep
+    assert rf - {"Weights"}, "the optimum keeps a data space the RF's constraint does not list"
+    again = search(ctx, cons, MapperOptions())
+    assert again.best.mapping == default.best.mapping
+
+
+def test_local_search_toggles_free_keep_choices(monkeypatch):
+    import dse.mapper.search as s
+    ctx, cons, _ = _keeps_pair()
+    exhaustive = search(ctx, cons, MapperOptions(algorithm="exhaustive"))
+    monkeypatch.setattr(s, "EXACT_MAX_ROWS", 0)  # force the local search (it starts from the designer keeps)
+    ls = search(ctx, cons, MapperOptions())
+    assert ls.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)
+    monkeypatch.setattr(s, "EXACT_MAX_ROWS", 12_000)
+    monkeypatch.setattr(s, "EXACT_MAX_KEEP_ROWS", 0)  # designer keeps exact, the others by local search
+    polish = search(ctx, cons, MapperOptions())
+    assert polish.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)

@@ -69,6 +69,15 @@ class MapSpace:
     min_utilization: float = 0.0
     notes: tuple[str, ...] = ()  # constraints adjusted or ignored the way Timeloop does
     imperfect: bool = False  # ruby: also factorizations with a residual (remainder) loop per dimension
+    # (level k, data space s) keep/bypass choices Timeloop leaves to the mapper (the outermost level and
+    # constrained data spaces are fixed), and those of them a designer-keeps reading bypasses (a level
+    # whose constraints list what it keeps bypasses the unlisted data spaces)
+    keep_free: tuple[tuple[int, int], ...] = ()
+    designer_bypass: tuple[tuple[int, int], ...] = ()
+
+    def is_designer_keep(self, keep: np.ndarray) -> bool:
+        """Whether a keep option is one the designer-keeps reading allows."""
+        return not any(keep[k, s] for k, s in self.designer_bypass)
 
 
 def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designer_keeps: bool = False,
@@ -153,9 +162,10 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     _apply_maximize_dims(ctx, constraints, rules, notes)
     # keep options: the outermost level keeps everything; free choices enumerated.  With
     # ``designer_keeps`` a level that names what it keeps bypasses what it does not name.
-    free = [(k, s) for k, l in enumerate(ctx.levels) for s, ds in enumerate(ctx.ds_names)
-            if k > 0 and ds not in keep_fixed[l.name]
-            and not (designer_keeps and any(keep_fixed[l.name].values()))]
+    keep_free = [(k, s) for k, l in enumerate(ctx.levels) for s, ds in enumerate(ctx.ds_names)
+                 if k > 0 and ds not in keep_fixed[l.name]]
+    designer_bypass = [(k, s) for k, s in keep_free if any(keep_fixed[ctx.levels[k].name].values())]
+    free = [ks for ks in keep_free if not (designer_keeps and ks in designer_bypass)]
     base = np.zeros((ctx.n_levels, len(ctx.ds_names)), dtype=bool)
     for k, l in enumerate(ctx.levels):
         for s, ds in enumerate(ctx.ds_names):
@@ -169,7 +179,8 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
         options.append(opt)
     return MapSpace(ctx, tuple(slots), tuple(tuple(rules[(s.kind, s.name)][d] for d in dims) for s in slots),
                     tuple(pinned[l.name] for l in ctx.levels), tuple(options),
-                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util, tuple(notes), imperfect)
+                    tuple(splits[f.name] for f in ctx.fanouts), tuple(constraints), min_util, tuple(notes), imperfect,
+                    tuple(keep_free), tuple(designer_bypass))
 
 
 def _best_prime_product(primes: list[int], capacity: int) -> list[int]:

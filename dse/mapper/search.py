@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 
 from dse.errors import DseError, NoValidMappingError
-from dse.mapper.mapspace import (MapSpace, batch_row_to_mapping, build_mapspace, dim_factorizations,
+from dse.mapper.mapspace import (RES_SHIFT, MapSpace, batch_row_to_mapping, build_mapspace, dim_factorizations,
                                  enumerate_factors, expand_batches, explain_empty, imperfect_columns)
 from dse.mapper.local import LocalSearch
 from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
@@ -139,7 +139,7 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
     _metric_check(metrics)
     start = time.monotonic()
     deadline = start + options.timeout if options.timeout else None
-    space = build_mapspace(ctx, constraints, designer_keeps=(algo == "dse"), imperfect=imperfect)
+    space = build_mapspace(ctx, constraints, imperfect=imperfect)
     best = _Best(metrics, space.min_utilization)
     stopped = "exhausted"
     space_size = 0
@@ -196,8 +196,42 @@ def _key_fn(metrics: Sequence[str]):
     return keys
 
 
+EXACT_MAX_KEEP_ROWS = 2 * EXACT_MAX_ROWS  # free keep options too are enumerated exactly up to this total
+
+
+def _exact_rows(space: MapSpace, keep) -> np.ndarray | None:
+    """The pruned factorizations of one keep option, or None when too many for exact enumeration."""
+    fac = enumerate_factors(space, keep, max_rows=EXACT_MAX_INTERMEDIATE)
+    return fac if fac is not None and len(fac) <= EXACT_MAX_ROWS else None
+
+
+def _state_of(space: MapSpace, batch: MappingBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row 0 of a batch as a local-search state (encoded factors [slot, dim], ranks, keep)."""
+    D = len(space.ctx.dims)
+    fac = np.ones((len(space.slots), D), dtype=np.int64)
+    for i, slot in enumerate(space.slots):
+        if slot.kind == "temporal":
+            f = batch.temporal[0, slot.index].astype(np.int64)
+            r = batch.res_t[0, slot.index] if batch.res_t is not None else 0
+        else:
+            f = (batch.spatial_x[0, slot.index] * batch.spatial_y[0, slot.index]).astype(np.int64)
+            r = batch.res_s[0, slot.index] if batch.res_s is not None else 0
+        fac[i] = f + (np.asarray(r, dtype=np.int64) << RES_SHIFT)
+    return fac, batch.rank[0].astype(np.int64).copy(), np.array(batch.keep[0], dtype=bool)
+
+
 def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadline, progress, metrics) -> tuple[str, int]:
     """Exact enumeration of small pruned spaces, deterministic iterated local search otherwise.
+
+    ``space`` has Timeloop's keep semantics (every unconstrained data space may be kept or
+    bypassed).  Per designer keep option (a level that lists what it keeps bypasses the
+    rest): exact enumeration when its pruned factorizations are few, else a local search
+    that also toggles the free keep choices.  When every designer option was exact, the
+    other keep options are enumerated exactly too while the total stays within
+    ``EXACT_MAX_KEEP_ROWS``; otherwise a local search from the exact optimum explores them.
+    Imperfect factorization (``space.imperfect``): a keep option whose residual columns make
+    the space too large is searched as without them (exact or local search), then a local
+    search with residual moves continues from that result, so ``-if`` is never worse.
 
     Options: ``num_threads`` > 1 splits the exact enumeration over worker processes, or
     runs that many local searches (seeds ``seed .. seed+n-1``) in parallel and keeps the
@@ -205,36 +239,110 @@ def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadl
     stops after that many evaluated mappings; ``victory_condition`` ends a local search
     after that many consecutive evaluated mappings without improvement.
     """
-    stopped, space_size, offset = "exhausted", 0, 0
-    workers = max(1, int(options.num_threads or 1))
-    for keep in space.keep_options:
-        fac = enumerate_factors(space, keep, max_rows=EXACT_MAX_INTERMEDIATE)
-        if fac is not None and len(fac) <= EXACT_MAX_ROWS:
-            space_size += len(fac)
-            if not len(fac):
-                continue
-            if workers > 1 and len(fac) >= 2048 and not options.search_size:
-                if _enumerate_in_parallel(ctx, space, keep, fac, False, metrics, offset, deadline, workers, best):
-                    stopped = "timeout"
-                offset += len(fac)
-                if stopped != "exhausted":
-                    return stopped, space_size
-                continue
-            for batch, r_i, p_i in expand_batches(space, keep, fac, False):
-                best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
-                if progress:
-                    progress(best.evaluated, best.valid, best.key[0] if best.key else None)
-                if deadline and time.monotonic() > deadline:
-                    return "timeout", space_size
-                if options.search_size and best.evaluated >= options.search_size:
-                    return "search_size", space_size
-            offset += len(fac)
-            continue
-        seeds = [int(options.seed or 0) + i for i in range(workers)]
-        jobs = [(space, keep, tuple(metrics), seed, deadline, options.search_size, options.victory_condition)
+    run = _DseRun(ctx, space, options, best, deadline, progress, metrics)
+    perfect = replace(space, imperfect=False) if space.imperfect else space
+    designer = [k for k in space.keep_options if space.is_designer_keep(k)]
+    others = [k for k in space.keep_options if not space.is_designer_keep(k)]
+    keeps_explored = not others  # every keep option searched (exactly, or by toggling moves)
+    residuals_explored = not space.imperfect
+    exact_only = True
+    for keep in designer:
+        fac = _exact_rows(space, keep)
+        if fac is not None:
+            run.exact(space, keep, fac)
+        else:
+            exact_only = False
+            if space.imperfect:
+                residuals_explored = False
+            pfac = _exact_rows(perfect, keep) if space.imperfect else None
+            if pfac is not None:
+                run.exact(perfect, keep, pfac)
+            else:
+                run.local(perfect, keep)
+                keeps_explored = True  # the local search toggles every free keep choice
+        if run.halted:
+            return run.stopped, run.space_size
+    if others and exact_only:
+        # all designer options were exact: the others too, while the total work stays small
+        rows, total = [], run.space_size
+        for keep in others:
+            fac = _exact_rows(space, keep)
+            if fac is None or total + len(fac) > EXACT_MAX_KEEP_ROWS:
+                rows = None
+                break
+            rows.append((keep, fac))
+            total += len(fac)
+        if rows is not None:
+            for keep, fac in rows:
+                run.exact(space, keep, fac)
+                if run.halted:
+                    return run.stopped, run.space_size
+            keeps_explored = True
+    if not (keeps_explored and residuals_explored):
+        if best.batch is not None:  # continue from the best so far with keep toggles and residual moves
+            run.local(space, None, init=_state_of(space, best.batch))
+        else:
+            for keep in designer:
+                run.local(space, keep)
+                if run.halted:
+                    break
+    return run.stopped, run.space_size
+
+
+class _DseRun:
+    """Book-keeping of one ``dse`` search: exact enumerations and local searches into ``best``."""
+
+    def __init__(self, ctx, space, options, best, deadline, progress, metrics):
+        self.ctx, self.space, self.options, self.best = ctx, space, options, best
+        self.deadline, self.progress, self.metrics = deadline, progress, tuple(metrics)
+        self.workers = max(1, int(options.num_threads or 1))
+        self.stopped, self.space_size, self.offset = "exhausted", 0, 0
+
+    @property
+    def halted(self) -> bool:
+        """Stopped for good (a local search ending by victory_condition does not stop the others)."""
+        return self.stopped in ("timeout", "search_size")
+
+    def exact(self, space: MapSpace, keep, fac: np.ndarray) -> None:
+        ctx, best, options = self.ctx, self.best, self.options
+        self.space_size += len(fac)
+        if not len(fac):
+            return
+        if self.workers > 1 and len(fac) >= 2048 and not options.search_size:
+            if _enumerate_in_parallel(ctx, space, keep, fac, False, self.metrics, self.offset, self.deadline,
+                                      self.workers, best):
+                self.stopped = "timeout"
+            self.offset += len(fac)
+            return
+        for batch, r_i, p_i in expand_batches(space, keep, fac, False):
+            best.offer(ctx, batch, (self.offset + r_i) * 1000 + p_i)
+            if self.progress:
+                self.progress(best.evaluated, best.valid, best.key[0] if best.key else None)
+            if self.deadline and time.monotonic() > self.deadline:
+                self.stopped = "timeout"
+                return
+            if options.search_size and best.evaluated >= options.search_size:
+                self.stopped = "search_size"
+                return
+        self.offset += len(fac)
+
+    def local(self, space: MapSpace, keep, init=None) -> None:
+        """Local search(es) from ``keep``'s start state, or (one search) from ``init``."""
+        ctx, best, options = self.ctx, self.best, self.options
+        search_size = options.search_size
+        if search_size:
+            search_size = search_size - best.evaluated
+            if search_size <= 0:
+                self.stopped = "search_size"
+                return
+        n = 1 if init is not None else self.workers
+        seeds = [int(options.seed or 0) + i for i in range(n)]
+        if keep is None:
+            keep = init[2]
+        jobs = [(space, keep, self.metrics, seed, self.deadline, search_size, options.victory_condition, init)
                 for seed in seeds]
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as ex:
+        if n > 1:
+            with ProcessPoolExecutor(max_workers=n) as ex:
                 outs = list(ex.map(_local_worker, jobs))
         else:
             outs = [_local_worker(jobs[0])]
@@ -242,25 +350,25 @@ def _dse_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadl
             best.evaluated += n_eval
             best.valid += n_valid
             if why != "exhausted":
-                stopped = why
+                self.stopped = why
             if out is not None:
-                _, f, r = out
-                ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=seeds[i])
-                best.offer(ctx, ls.batch(f[None], r[None]), np.array([(offset + i) * 1000], dtype=np.int64))
+                _, f, r, k = out
+                ls = LocalSearch(space, keep, _key_fn(self.metrics), len(self.metrics), space.min_utilization,
+                                 seed=seeds[i])
+                best.offer(ctx, ls.batch(f[None], r[None], k[None]),
+                           np.array([(self.offset + i) * 1000], dtype=np.int64))
                 best.evaluated -= 1  # re-scoring a winner is not a new evaluation
                 best.valid -= 1
-        offset += len(seeds)
-        if progress:
-            progress(best.evaluated, best.valid, best.key[0] if best.key else None)
-        if stopped == "timeout":
-            return stopped, space_size
-    return stopped, space_size
+        self.offset += len(seeds)
+        if self.progress:
+            self.progress(best.evaluated, best.valid, best.key[0] if best.key else None)
 
 
 def _local_worker(args) -> tuple:
     """One deterministic local search; returns (best or None, evaluated, valid, why it stopped)."""
-    space, keep, metrics, seed, deadline, search_size, victory = args
-    ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=seed)
+    space, keep, metrics, seed, deadline, search_size, victory, init = args
+    ls = LocalSearch(space, keep, _key_fn(metrics), len(metrics), space.min_utilization, seed=seed,
+                     free_keeps=space.keep_free)
     why: list[str] = []
 
     def stop() -> bool:
@@ -272,7 +380,7 @@ def _local_worker(args) -> tuple:
             return True
         return False
 
-    out = ls.run(stop=stop, victory=victory)
+    out = ls.run(stop=stop, victory=victory, init=init)
     if victory and ls.stopped_by_victory:
         why.append("victory_condition")
     return out, ls.evaluated, ls.valid, (why[0] if why else "exhausted")
