@@ -173,3 +173,31 @@ def test_ktq_seq197_on_gemmini_maps_only_with_imperfect_factorization(tmp_path):
     m = load_mapping(tmp_path / "timeloop-mapper.map.yaml", prep.spec.architecture, prep.spec.workload)
     r = evaluate(prep.ctx, m)
     assert r.cycles == out.cycles and r.energy_pj == pytest.approx(out.energy_pj)
+
+
+def test_local_search_path_maps_imperfect_factorizations(monkeypatch):
+    # force the default's large-space path (iterated local search) on gemmini KQV at seq 197 (BERT-base):
+    # Registers' L=16 does not divide 197, so perfect factorization has no mapping at all; the residual
+    # moves (and the residual start column) find one with high utilization, deterministically
+    import dse.mapper.search as s
+    from dse.pipeline import LayerJob, run_layer
+
+    exact = run_layer(LayerJob("KQV", seq_len=197, imperfect=True))
+    monkeypatch.setattr(s, "EXACT_MAX_ROWS", 0)
+    assert not run_layer(LayerJob("KQV", seq_len=197)).ok
+    a = run_layer(LayerJob("KQV", seq_len=197, imperfect=True))
+    b = run_layer(LayerJob("KQV", seq_len=197, imperfect=True))
+    assert a.ok and a.utilization > 0.9
+    assert "," in a.mapping_text  # a residual loop, e.g. 'L16,5'
+    assert a.mapping_text == b.mapping_text and a.evaluated == b.evaluated
+    assert a.edp_j_cycles <= exact.edp_j_cycles * (1 + 1e-9)
+
+
+def test_imperfect_default_is_never_worse_than_perfect():
+    # KQV at seq 512: with -if the space is too large for the exact path (~94 k factorizations), so the
+    # perfect space is searched as without -if and the residual local search continues from there
+    from dse.pipeline import LayerJob, run_layer
+
+    perfect = run_layer(LayerJob("KQV"))
+    imperfect = run_layer(LayerJob("KQV", imperfect=True))
+    assert imperfect.ok and imperfect.edp_j_cycles <= perfect.edp_j_cycles * (1 + 1e-12)
