@@ -189,9 +189,18 @@ def _wait_records(out: Path, more_than: int, proc: subprocess.Popen, timeout: fl
     raise AssertionError("no progress")
 
 
-def test_kill_worker_and_ctrl_c_then_resume_identical(reference_run, cfg_file, tmp_path):
+# 12 jobs: enough that the interrupted runs below cannot finish everything before the signal lands
+KILL_CONFIGS = CONFIGS + [dict(c, scratchpad_size=262144) for c in CONFIGS]
+KILL_TOTAL = len(KILL_CONFIGS) * len(HEADS)
+
+
+def test_kill_worker_and_ctrl_c_then_resume_identical(tmp_path):
+    cfg = tmp_path / "hw_configs.json"
+    cfg.write_text(json.dumps(KILL_CONFIGS, indent=1))
+    reference = tmp_path / "reference"
+    assert main([*ARGS, "-c", str(cfg), "--out", str(reference), "--workers", "2"]) == 0
     out = tmp_path / "out"
-    cmd = [sys.executable, "hwdse_run.py", *ARGS, "-c", str(cfg_file), "--out", str(out), "--workers", "2"]
+    cmd = [sys.executable, "hwdse_run.py", *ARGS, "-c", str(cfg), "--out", str(out), "--workers", "2"]
     # 1) SIGKILL a worker as soon as the first result is stored
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = _wait_records(out, 0, p)
@@ -202,7 +211,7 @@ def test_kill_worker_and_ctrl_c_then_resume_identical(reference_run, cfg_file, t
     assert p.returncode == 1, err
     assert "worker process died" in err and "resume with: python hwdse_run.py" in err and "Traceback" not in err
     kept = {str(r): r.stat().st_mtime_ns for r in out.glob("*/*/dse-layer.json")}
-    assert first <= len(kept) < 6
+    assert first <= len(kept) < KILL_TOTAL - 2
     # 2) resume, and Ctrl-C (SIGINT to the parent) after one more result
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_records(out, len(kept), p)
@@ -211,14 +220,14 @@ def test_kill_worker_and_ctrl_c_then_resume_identical(reference_run, cfg_file, t
     assert p.returncode == 130, err
     assert "interrupted" in err and "resume with: python hwdse_run.py" in err and "Traceback" not in err
     done = len(list(out.glob("*/*/dse-layer.json")))
-    assert len(kept) < done < 6
+    assert len(kept) < done < KILL_TOTAL
     # 3) resume to the end: finished results reused (not recomputed), the folder equals an uninterrupted run's
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert f"{6 - done} run, {done} reused" in p.stdout
+    assert f"{KILL_TOTAL - done} run, {done} reused" in p.stdout
     for path, mtime in kept.items():
         assert Path(path).stat().st_mtime_ns == mtime
-    assert snapshot(out) == snapshot(reference_run)
+    assert snapshot(out) == snapshot(reference)
     assert not list(out.rglob("*.tmp"))
 
 
