@@ -36,6 +36,12 @@ class SpecError(DseError):
     """Malformed or inconsistent specification YAML."""
 
 
+class UnsatisfiableConstraintError(SpecError):
+    """A constraint no mapping of this workload can meet (e.g. a factor that does not divide
+    the dimension under perfect factorization).  Bad input for one run; in a sweep it makes
+    that configuration infeasible instead of stopping everything."""
+
+
 class MappingError(DseError):
     """A mapping that is inconsistent with the workload or architecture."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from dse.errors import DseError, NoValidMappingError
+from dse.errors import DseError, NoValidMappingError, UnsatisfiableConstraintError
 from dse.model.energies import ActionEnergies, from_tables
 from dse.model.nest import ModelContext, ModelResult, make_context
 from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
@@ -62,6 +62,7 @@ class LayerOutcome:
     wall_s: float = 0.0
     out_dir: str | None = None
     notes: tuple[str, ...] = ()  # e.g. the companion architecture used, constraints ignored as Timeloop does
+    bad_input: bool = False  # not ok because a constraint cannot be met at all (exit 2 for run.py)
 
     @property
     def pj_per_mac(self) -> float:
@@ -211,9 +212,9 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
     try:
         res = search(prep.ctx, prep.constraints, prep.options, progress=progress,
                      imperfect=job.imperfect or prep.spec.mapspace_template == "ruby")
-    except NoValidMappingError as err:
+    except (NoValidMappingError, UnsatisfiableConstraintError) as err:
         return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start,
-                            notes=prep.notes)
+                            notes=prep.notes, bad_input=isinstance(err, UnsatisfiableConstraintError))
     finally:
         if live is not None:
             live.close()

@@ -65,3 +65,24 @@ def test_softmax_runs_on_the_default_archs_companion(tmp_path, capsys):
     assert "note: layer softmax runs on 'gemmini_NOs', the companion of 'gemmini'" in out
     stats = parse_stats(tmp_path / "s" / "timeloop-mapper.stats.txt")
     assert stats.summary["Computes"] == make_layer("bert-base", "softmax", 512).macs_per_instance
+
+
+def test_constraint_that_cannot_divide_the_dimension_is_bad_input_for_run_but_infeasible_in_a_sweep(tmp_path, capsys):
+    import json
+
+    from dse.cli.hwdse_cmd import main as hwdse_main
+
+    # pim pins D=pe_cols=128 on the crossbar; seq_len 200 gives KTQ D=200, which 128 does not divide
+    assert main(["KTQ", "--arch", "pim", "--seq-len", "200", "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "constraint D=128 does not divide the dimension D=200" in err and "Accepted: a divisor of 200" in err
+    assert not (tmp_path / "r").exists()
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([{"pe_cols": 128}, {"pe_cols": 8}]))
+    out = tmp_path / "sweep"
+    assert hwdse_main(["KTQ", "--arch", "pim", "--seq-len", "200", "-q", "-c", str(cfg), "--out", str(out),
+                       "--workers", "1"]) == 0
+    bad = json.loads((out / "0" / "hw_config.json").read_text())["metrics"]
+    good = json.loads((out / "1" / "hw_config.json").read_text())["metrics"]
+    assert bad["status"] == "infeasible" and "does not divide the dimension D=200" in bad["reason"]
+    assert good["status"] == "ok"

@@ -58,7 +58,7 @@ def _run(args) -> int:
     outcome = run_layer(job, out)
     if not outcome.ok:
         print(f"error: {outcome.reason}", file=sys.stderr)
-        return 3
+        return 2 if outcome.bad_input else 3
     print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {args.arch if not args.spec else ' '.join(args.spec)}:")
     print(outcome.mapping_text)
     print()

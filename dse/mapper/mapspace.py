@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from dse.errors import NoValidMappingError, SpecError
+from dse.errors import NoValidMappingError, SpecError, UnsatisfiableConstraintError
 from dse.model.nest import MappingBatch, ModelContext
 from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping
 from dse.spec.types import Constraint, FactorConstraint, SpatialLevel, StorageLevel
@@ -139,6 +139,11 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
                     notes.append(f"{where}: constraint {fc.dim}>={fc.value} exceeds the dimension {fc.dim}={bound}; "
                                  f"read as {fc.dim}>={bound}")
                     fc = FactorConstraint(fc.dim, ">=", bound)
+                if fc.op == "=" and not imperfect and bound % fc.value:
+                    raise UnsatisfiableConstraintError(f"constraint {fc.dim}={fc.value} does not divide the dimension {fc.dim}={bound}, "
+                                    f"so no perfect factorization (uber map-space) satisfies it", where,
+                                    f"a divisor of {bound} ({', '.join(map(str, divisors(bound)))}), or imperfect "
+                                    f"factorization (-if / mapspace template ruby)")
                 slot_rules[fc.dim] = _merge(slot_rules[fc.dim], fc, where)
             if c.permutation and kind == "temporal":
                 pinned[target] = tuple(d for d in c.permutation if d in dims)
