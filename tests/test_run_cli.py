@@ -86,3 +86,12 @@ def test_constraint_that_cannot_divide_the_dimension_is_bad_input_for_run_but_in
     good = json.loads((out / "1" / "hw_config.json").read_text())["metrics"]
     assert bad["status"] == "infeasible" and "does not divide the dimension D=200" in bad["reason"]
     assert good["status"] == "ok"
+
+
+def test_fusion_that_cannot_fit_names_the_buffer_and_what_the_constraints_force(tmp_path, capsys):
+    # Fusing BERT-base KQV at the Accumulator forces D=1 and E=1 above it, so the Scratchpad must hold
+    # the whole 768 x 2304 weight matrix (1769472 words) next to a 768 x 16 input tile: > 512 KiB.
+    assert main(["KQV", "Accumulator", "-o", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "Scratchpad holds 524288 words but every mapping needs >= 1781760 words there (1769472 Weights, 12288 Inputs)" in err
+    assert "E>=768, D>=2304" in err

@@ -674,10 +674,16 @@ def explain_empty(space: MapSpace) -> str:
                 min_fac[0, s, d] = r.exact
             elif r.at_least:
                 min_fac[0, s, d] = r.at_least
+    # the most each slot can take of a dimension: what slots outside a level cannot take stays inside it
+    bounds = [int(b) for b in ctx.bounds]
+    max_fac = np.array([[_rule_max(space.rules[s][d], bounds[d], space.slots[s], ctx) for d in range(len(ctx.dims))]
+                        for s in range(n_slots)], dtype=np.int64)
     for keep in space.keep_options[:1]:
         ext = np.ones(len(ctx.dims), dtype=np.int64)
         for i, slot in enumerate(space.slots):
             ext = ext * min_fac[0, i]
+            outer = np.prod(max_fac[i + 1:], axis=0) if i + 1 < n_slots else np.ones(len(ctx.dims), dtype=np.int64)
+            ext = np.maximum(ext, -(-np.array(bounds) // np.maximum(outer, 1)))
             forced = {ctx.dims[d]: int(min_fac[0, i, d]) for d in range(len(ctx.dims)) if min_fac[0, i, d] > 1}
             if slot.kind == "spatial":
                 fan = ctx.fanouts[slot.index]
@@ -697,12 +703,26 @@ def explain_empty(space: MapSpace) -> str:
             cap = lvl.size_words / max(lvl.multiple_buffering, 1e-12)
             if total > cap:
                 cons = ", ".join(f"{k}={v}" for k, v in forced.items()) or "no factor constraint at this level"
+                kept_in = [f"{ctx.dims[d]}>={int(ext[d])}" for d in range(len(ctx.dims))
+                           if ext[d] > 1 and outer[d] < bounds[d]]
+                why = (f"; the constraints above it leave the rest below: {', '.join(kept_in)}" if kept_in else "")
                 reasons.append(f"{lvl.name} holds {cap:g} words but every mapping needs >= {total} words there "
-                               f"({', '.join(f'{n} {ds}' for ds, n in needs)}) under the constraints ({cons} and those below it)")
+                               f"({', '.join(f'{n} {ds}' for ds, n in needs)}) under the constraints ({cons} and those "
+                               f"below it{why})")
     if not reasons:
         reasons.append("every combination of factors overflows some buffer or fan-out (no single constraint is "
                        "to blame; try relaxing factor constraints or enlarging the buffers)")
     return "; ".join(reasons)
+
+
+def _rule_max(r: SlotRule, bound: int, slot: Slot, ctx: ModelContext) -> int:
+    """The largest factor a slot may take of a dimension (its constraint, or its fan-out size)."""
+    if r.exact:
+        return r.exact
+    top = r.at_most if r.at_most is not None else bound
+    if slot.kind == "spatial":
+        top = min(top, ctx.fanouts[slot.index].fanout)
+    return max(1, min(top, bound))
 
 
 def _rule_text(d: str, r: SlotRule) -> str:
