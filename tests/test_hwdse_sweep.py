@@ -237,3 +237,22 @@ def test_dask_local_cluster_gives_identical_results(reference_run, cfg_file, tmp
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert main([*ARGS, "-c", str(cfg_file), "--out", str(out), "--scheduler", cluster.scheduler_address]) == 0
     assert snapshot(out) == snapshot(reference_run)
+
+
+def test_editing_the_architecture_files_re_maps_instead_of_reusing(tmp_path, capsys):
+    import shutil
+
+    arch = tmp_path / "mygemmini"
+    shutil.copytree(ROOT / "arch" / "gemmini", arch)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([{"pe_rows": 16}]))
+    args = ["KTQ", "--seq-len", "128", "-q", "--arch", str(arch), "-c", str(cfg), "--out", str(tmp_path / "o"),
+            "--workers", "1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 run, 1 reused" in capsys.readouterr().out
+    ws = arch / "constraints" / "WS.yaml"
+    ws.write_text(ws.read_text().replace("factors: [E=1, D=1, L=16]", "factors: [E=1, D=1, L=8]"))
+    assert main(args) == 0
+    assert "1 run, 0 reused" in capsys.readouterr().out

@@ -9,7 +9,10 @@ every view says which layers were left out.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -64,9 +67,14 @@ class SweepJob:
         return f"outputs_{self.layer}" + (f"_{lvl}" if lvl else "")
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies this job's result; a stored result is reused only if it matches exactly."""
+        """What identifies this job's result; a stored result is reused only if it matches exactly.
+
+        ``spec_digest`` hashes the architecture's files (system, components, constraints,
+        knobs) and the mapper preset, so editing a spec re-maps instead of reusing stale results.
+        """
         return {"format": RESULT_FORMAT, "layer": self.layer, "arch": self.arch, "config": self.config,
-                "settings": {k: v for k, v in self.settings.as_dict().items() if k != "arch"}}
+                "settings": {k: v for k, v in self.settings.as_dict().items() if k != "arch"},
+                "spec_digest": spec_digest(self.arch, json.dumps(self.config, sort_keys=True), self.settings.mapper)}
 
     def layer_job(self):
         """The :class:`dse.pipeline.LayerJob` (one mapper thread: the sweep parallelizes over jobs)."""
@@ -116,3 +124,20 @@ def validate_companions(configs: list[dict[str, Any]], routes: list[Route], sour
     for arch, keys in {(r.arch, r.keys) for r in routes if r.arch is not None and r.keys is not None}:
         validate_configs([{k: v for k, v in c.items() if k in keys} for c in configs], arch,
                          f"{source} (as given to companion architecture '{arch}')")
+
+
+def spec_digest(arch: str, config_json: str, mapper: str | None) -> str:
+    """SHA-256 over the files a job's spec is loaded from (and the mapper preset or file)."""
+    from dse.pipeline import MAPPERS_DIR
+    from dse.spec.library import resolve_architecture
+
+    bundle = resolve_architecture(arch, json.loads(config_json))
+    paths = list(bundle.files) + [bundle.directory / "knobs.yaml"]
+    preset = Path(mapper) if mapper and Path(mapper).exists() else MAPPERS_DIR / f"{mapper or 'default'}.yaml"
+    if preset.exists():
+        paths.append(preset)
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(str(Path(p).name).encode())
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
