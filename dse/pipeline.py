@@ -13,9 +13,10 @@ from dse.errors import DseError, NoValidMappingError, UnsatisfiableConstraintErr
 from dse.model.energies import ActionEnergies, from_tables
 from dse.model.nest import ModelContext, ModelResult, make_context
 from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
+from dse.paths import data_dir
 
 FUSION_LEVELS = ("DRAM", "Accumulator", "Registers")
-MAPPERS_DIR = Path(__file__).resolve().parents[1] / "mappers"
+MAPPERS_DIR = data_dir("mappers")
 DEFAULT_SEQ_LEN = 512
 
 

@@ -39,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from dse.spec.library import list_architectures, resolve_architecture
 
     names = args.names or list_architectures()
+    if not names:
+        from dse.errors import DseError
+        from dse.spec.library import ARCH_DIR
+
+        raise DseError(f"no shipped architectures found (looked in {ARCH_DIR})", "dse archs",
+                       "run from a dse checkout, or set DSE_HOME to one")
     bundles = [resolve_architecture(n) for n in names]  # unknown names: DseError listing the shipped ones
     if args.brief:
         print(tabulate([[b.name, ", ".join(b.layers) or "all", b.description] for b in bundles],

@@ -29,8 +29,10 @@ from dse.cli.args import parse_assignments
 
 
 def arch_root() -> Path:
-    """The shipped ``arch/`` folder (next to the ``dse`` package)."""
-    return Path(__file__).resolve().parent.parent.parent / "arch"
+    """The shipped ``arch/`` folder."""
+    from dse.spec.library import ARCH_DIR
+
+    return ARCH_DIR
 
 
 def resolve_arch(name: str, root: Path | None = None) -> list[Path]:

@@ -54,6 +54,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 from dse.errors import EstimationError
+from dse.paths import data_dir
 
 #: Columns that never select rows.
 IGNORED_COLUMNS = frozenset({"latency", "action_latency_cycles", "n_instances"})
@@ -328,7 +329,7 @@ def load_tables(paths: Iterable[str | Path]) -> tuple[TableSet, ...]:
 
 def default_tables_dir() -> Path:
     """The shipped ``estimation_tables/`` folder (next to the ``dse`` package)."""
-    return Path(__file__).resolve().parent.parent.parent / "estimation_tables"
+    return data_dir("estimation_tables")
 
 
 # --------------------------------------------------------------------------- lookup

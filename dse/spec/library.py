@@ -17,8 +17,9 @@ from typing import Any, Mapping
 import yaml
 
 from dse.errors import DseError, SpecError
+from dse.paths import data_dir
 
-ARCH_DIR = Path(__file__).resolve().parents[2] / "arch"
+ARCH_DIR = data_dir("arch")
 DEFAULT_ARCH = "gemmini"
 
 
@@ -109,6 +110,9 @@ def arch_directory(name_or_dir: str | Path) -> Path:
     if candidate.is_dir() and (candidate / "knobs.yaml").exists():
         return candidate
     shipped = list_architectures()
+    if not shipped:
+        raise DseError(f"no shipped architectures found (looked in {ARCH_DIR})", "--arch",
+                       "a folder containing knobs.yaml, or run from a dse checkout / set DSE_HOME to one")
     close = get_close_matches(str(name_or_dir), shipped, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise DseError(f"unknown architecture '{name_or_dir}'{hint}", "--arch",

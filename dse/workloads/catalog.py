@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from dse.errors import DseError
+from dse.paths import data_dir
 
 #: Repository folder holding ``models.yaml`` and ``layers/*.yaml``.
-WORKLOADS_DIR: Path = Path(__file__).resolve().parents[2] / "workloads"
+WORKLOADS_DIR: Path = data_dir("workloads")
 #: Default catalog file.
 DEFAULT_CATALOG: Path = WORKLOADS_DIR / "models.yaml"
 
