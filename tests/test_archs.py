@@ -54,7 +54,6 @@ def test_acceptance_matrix(arch, layer, model, seq):
     assert 0 < out.utilization <= 1.0 + 1e-9
     assert out.energy_pj >= macs * mac_pj * (1 - 1e-9)
     assert out.cycles >= math.ceil(macs / pes)
-    assert out.wall_s < 30
 
 
 @pytest.mark.parametrize("dataflow,kept", [("WS", "Weights"), ("OS", "Outputs"), ("IS", "Inputs")])
