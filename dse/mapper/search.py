@@ -41,7 +41,7 @@ class SearchResult:
     valid: int
     wall_s: float
     algorithm: str
-    stopped_by: str  # exhausted | timeout | search_size | victory_condition
+    stopped_by: str  # exhausted | timeout (invalid streak) | search_size | victory_condition | time_limit
     space_size: int  # factorizations that fit, times loop orders (for enumerating algorithms)
     notes: tuple[str, ...] = ()  # constraints adjusted or ignored the way Timeloop does
 
@@ -74,6 +74,7 @@ class _Best:
         self.evaluated = 0
         self.valid = 0
         self.since_improvement = 0
+        self.invalid_streak = 0  # invalid mappings since the last valid one (Timeloop's timeout counter)
 
     def offer(self, ctx: ModelContext, batch: MappingBatch, order_key: np.ndarray) -> bool:
         res = evaluate_batch(ctx, batch)
@@ -82,8 +83,9 @@ class _Best:
         n_ok = int(ok.sum())
         self.valid += n_ok
         if not n_ok:
-            self.since_improvement += 0
+            self.invalid_streak += batch.size
             return False
+        self.invalid_streak = batch.size - 1 - int(np.nonzero(ok)[0][-1])
         idx = np.nonzero(ok)[0]
         cols = [a[idx] for a in _metric_arrays(res, self.metrics)]
         # lexsort: last key is primary
@@ -97,6 +99,18 @@ class _Best:
             return True
         self.since_improvement += n_ok
         return False
+
+
+def _stop_reason(best: _Best, options: MapperOptions, deadline: float | None) -> str | None:
+    """Timeloop's termination rules: ``search_size`` valid mappings, ``timeout`` consecutive invalid ones;
+    plus our wall-clock ``time_limit_s``."""
+    if deadline and time.monotonic() > deadline:
+        return "time_limit"
+    if options.search_size and best.valid >= options.search_size:
+        return "search_size"
+    if options.timeout and best.invalid_streak >= options.timeout:
+        return "timeout"
+    return None
 
 
 def _enumerate_worker(args) -> tuple:
@@ -138,7 +152,8 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
     metrics = tuple(options.optimization_metrics or ("edp",))
     _metric_check(metrics)
     start = time.monotonic()
-    deadline = start + options.timeout if options.timeout else None
+    limit_s = (options.extra or {}).get("time_limit_s")
+    deadline = start + float(limit_s) if limit_s else None
     space = build_mapspace(ctx, constraints, imperfect=imperfect)
     best = _Best(metrics, space.min_utilization)
     stopped = "exhausted"
@@ -156,17 +171,15 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
             workers = max(1, int(options.num_threads or 1))
             if workers > 1 and len(fac) >= 2048:
                 if _enumerate_in_parallel(ctx, space, keep, fac, all_perm, metrics, offset, deadline, workers, best):
-                    stopped = "timeout"
+                    stopped = "time_limit"
             else:
                 for batch, r_i, p_i in expand_batches(space, keep, fac, all_perm):
                     best.offer(ctx, batch, (offset + r_i) * 1000 + p_i)
                     if progress:
                         progress(best.evaluated, best.valid, best.key[0] if best.key else None)
-                    if deadline and time.monotonic() > deadline:
-                        stopped = "timeout"
-                        break
-                    if options.search_size and best.evaluated >= options.search_size:
-                        stopped = "search_size"
+                    why = _stop_reason(best, options, deadline)
+                    if why:
+                        stopped = why
                         break
             offset += len(fac)
             if stopped != "exhausted":
@@ -178,9 +191,13 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
         if stopped == "exhausted" or best.evaluated == 0 or algo not in ("random",):
             raise NoValidMappingError(f"no valid mapping for {ctx.workload.name} on {ctx.arch.name}: {explain_empty(space)}",
                                       "mapper", "a larger buffer, fewer or looser constraints, or another architecture")
+        exists = any(f is None or len(f) for f in (enumerate_factors(space, k, max_rows=EXACT_MAX_INTERMEDIATE)
+                                                      for k in space.keep_options[:4]))
+        why = ("valid mappings do exist: the sampling just did not reach one" if exists else explain_empty(space))
         raise NoValidMappingError(f"the {algo} search evaluated {best.evaluated} mappings and none was valid "
-                                  f"(stopped by {stopped}); {explain_empty(space)}", "mapper",
-                                  "a larger search_size/timeout, or the default 'dse' algorithm")
+                                  f"(stopped by {stopped}); {why}", "mapper",
+                                  "a larger timeout (consecutive invalid mappings allowed) or search_size, "
+                                  "random_pruned (samples only mappings that fit), or the default 'dse' algorithm")
     mapping = batch_row_to_mapping(space, best.batch, 0)
     result = result_at(ctx, evaluate_batch(ctx, best.batch), 0, mapping)
     return SearchResult(result, best.evaluated, best.valid, wall, algo, stopped, space_size, space.notes)
@@ -301,7 +318,7 @@ class _DseRun:
     @property
     def halted(self) -> bool:
         """Stopped for good (a local search ending by victory_condition does not stop the others)."""
-        return self.stopped in ("timeout", "search_size")
+        return self.stopped in ("timeout", "search_size", "time_limit")
 
     def exact(self, space: MapSpace, keep, fac: np.ndarray) -> None:
         ctx, best, options = self.ctx, self.best, self.options
@@ -311,18 +328,16 @@ class _DseRun:
         if self.workers > 1 and len(fac) >= 2048 and not options.search_size:
             if _enumerate_in_parallel(ctx, space, keep, fac, False, self.metrics, self.offset, self.deadline,
                                       self.workers, best):
-                self.stopped = "timeout"
+                self.stopped = "time_limit"
             self.offset += len(fac)
             return
         for batch, r_i, p_i in expand_batches(space, keep, fac, False):
             best.offer(ctx, batch, (self.offset + r_i) * 1000 + p_i)
             if self.progress:
                 self.progress(best.evaluated, best.valid, best.key[0] if best.key else None)
-            if self.deadline and time.monotonic() > self.deadline:
-                self.stopped = "timeout"
-                return
-            if options.search_size and best.evaluated >= options.search_size:
-                self.stopped = "search_size"
+            why = _stop_reason(best, options, self.deadline)
+            if why:
+                self.stopped = why
                 return
         self.offset += len(fac)
 
@@ -331,7 +346,7 @@ class _DseRun:
         ctx, best, options = self.ctx, self.best, self.options
         search_size = options.search_size
         if search_size:
-            search_size = search_size - best.evaluated
+            search_size = search_size - best.valid
             if search_size <= 0:
                 self.stopped = "search_size"
                 return
@@ -373,9 +388,9 @@ def _local_worker(args) -> tuple:
 
     def stop() -> bool:
         if deadline and time.monotonic() > deadline:
-            why.append("timeout")
+            why.append("time_limit")
             return True
-        if search_size and ls.evaluated >= search_size:
+        if search_size and ls.valid >= search_size:
             why.append("search_size")
             return True
         return False
@@ -413,8 +428,9 @@ def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, de
             return "exhausted", 0
         size = int(np.prod([len(p) for p in per_dim], dtype=float))
     drawn = 0
-    while best.evaluated < limit:
-        n = min(256, limit - best.evaluated)
+    timeout = options.timeout if options.timeout is not None else 1000  # Timeloop's default
+    while best.valid < limit:
+        n = min(256, limit - best.valid)
         if pruned:
             pi = int(rng.integers(len(pools)))
             keep, fac_pool = pools[pi]
@@ -435,6 +451,8 @@ def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, de
                 progress(best.evaluated, best.valid, best.key[0] if best.key else None)
             break
         if deadline and time.monotonic() > deadline:
+            return "time_limit", size
+        if timeout and best.invalid_streak >= timeout:
             return "timeout", size
         if vc and best.key is not None and best.since_improvement >= vc:
             return "victory_condition", size
