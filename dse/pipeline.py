@@ -124,7 +124,9 @@ def fusion_constraints(spec: Spec, job: LayerJob) -> tuple[Constraint, ...]:
     return tuple(out)
 
 
-def _energies(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tuple[str, ...]]:
+def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tuple[str, ...]]:
+    """Per-action energies for ``spec``: estimated, overridden by an Accelergy ERT (and its ART), or taken
+    from a Timeloop stats.txt.  Returns (energies, ERT/ART tables or None, notes for the stats output)."""
     from dse.energy import estimate, override, read_accelergy_art, read_accelergy_ert
 
     notes: list[str] = []
@@ -185,7 +187,7 @@ def prepare(job: LayerJob) -> PreparedJob:
         options = replace(options, num_threads=job.threads)
     if job.seed is not None:
         options = replace(options, seed=job.seed)
-    energies, tables, notes = _energies(spec, job.ert)
+    energies, tables, notes = energies_for(spec, job.ert)
     ctx = make_context(spec.architecture, spec.workload, energies)
     constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
     if job.imperfect or spec.mapspace_template == "ruby":

@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 from dse.errors import DseError
 from dse.cli.args import parse_assignments
+from dse.pipeline import energies_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,21 +42,6 @@ def _load(spec_files, var_items):
     return spec
 
 
-def _energies(spec, ert):
-    from dse.energy import estimate, override, read_accelergy_ert
-    from dse.model.energies import from_tables
-
-    if ert and str(ert).endswith(".txt"):
-        from dse.model.from_timeloop import energies_from_stats
-        from dse.spec.timeloop_stats import parse_stats
-
-        return energies_from_stats(parse_stats(ert)), None
-    tables = estimate(spec)
-    if ert:
-        tables = override(tables, read_accelergy_ert(ert), where=str(ert))
-    return from_tables(tables, spec.architecture), tables
-
-
 def _model(args) -> int:
     from dse.model.nest import evaluate, make_context
     from dse.report.timeloop_files import write_outputs
@@ -70,7 +56,7 @@ def _model(args) -> int:
         mapping = mapping_from_stats(parse_stats(path), spec.architecture, spec.workload, spec.constraints)
     else:
         mapping = load_mapping(path, spec.architecture, spec.workload)
-    energies, tables = _energies(spec, args.ert)
+    energies, tables, _ = energies_for(spec, args.ert)
     ctx = make_context(spec.architecture, spec.workload, energies)
     result = evaluate(ctx, mapping)
     if not result.valid:
@@ -92,7 +78,7 @@ def _compare(args) -> int:
     stats = parse_stats(args.stats)
     spec = _load(args.spec_files, args.var)
     mapping = mapping_from_stats(stats, spec.architecture, spec.workload, spec.constraints)
-    energies, _ = _energies(spec, args.ert if args.ert else args.stats)
+    energies, _, _ = energies_for(spec, args.ert if args.ert else args.stats)
     result = evaluate(make_context(spec.architecture, spec.workload, energies), mapping)
     cmp = compare(result, stats)
     rows = [r for r in cmp.rows if args.all or r.quantity in ("reads", "fills", "updates", "energy_pj", "cycles", "computes",
