@@ -180,13 +180,13 @@ def prepare(job: LayerJob) -> PreparedJob:
         spec = load_spec(list(bundle.files), variables={**variables, **bundle.values})
     if spec.workload is None or not job.spec_files:
         spec = replace(spec, workload=lp.workload)
-    options = load_mapper_options(job.mapper) if job.mapper else (spec.mapper if job.spec_files and spec.mapper != MapperOptions() else load_mapper_options(None))
-    if job.victory_condition is not None:
-        options = replace(options, victory_condition=job.victory_condition)
-    if job.threads is not None:
-        options = replace(options, num_threads=job.threads)
-    if job.seed is not None:
-        options = replace(options, seed=job.seed)
+    # --mapper wins; else a user spec's own mapper section; else the default preset
+    if job.mapper or not (job.spec_files and spec.mapper != MapperOptions()):
+        options = load_mapper_options(job.mapper)
+    else:
+        options = spec.mapper
+    overrides = {"victory_condition": job.victory_condition, "num_threads": job.threads, "seed": job.seed}
+    options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
     energies, tables, notes = energies_for(spec, job.ert)
     ctx = make_context(spec.architecture, spec.workload, energies)
     constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
