@@ -14,7 +14,7 @@ from math import prod
 from dse.errors import DseError
 from dse.model.energies import ActionEnergies, LevelEnergies
 from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping, validate_mapping
-from dse.spec.timeloop_stats import TimeloopStats
+from dse.spec.timeloop_stats import TimeloopStats, number_in
 from dse.spec.types import Architecture, Constraint, SpatialLevel, StorageLevel, Workload
 
 
@@ -32,7 +32,7 @@ def energies_from_stats(stats: TimeloopStats) -> ActionEnergies:
         for ds in lvl.data_spaces:
             n = ds.get("Scalar reads (per-instance)") + ds.get("Scalar fills (per-instance)") + ds.get("Scalar updates (per-instance)")
             scalar[ds.name] = ds.get("Energy (per-instance)") / n if n else 0.0
-        leak_total = _number(lvl.specs.get("Leakage energy (total)", "0"))
+        leak_total = number_in(lvl.specs.get("Leakage energy (total)", "0")) or 0.0
         levels[lvl.name] = LevelEnergies(scalar_pj=scalar, leak_total_pj=leak_total)
     comp = stats.compute
     computes = comp.stats["Computes (total)"]
@@ -41,15 +41,8 @@ def energies_from_stats(stats: TimeloopStats) -> ActionEnergies:
     for lvl in stats.levels:
         a = lvl.specs.get("Area") if not lvl.is_compute else None
         if a:
-            area[lvl.name] = _number(a) or 0.0
+            area[lvl.name] = number_in(a) or 0.0
     return ActionEnergies(levels, compute_pj, area, source=f"Timeloop stats {stats.path}")
-
-
-def _number(text: str) -> float:
-    try:
-        return float(str(text).split()[0])
-    except (ValueError, IndexError):
-        return 0.0
 
 
 def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workload,

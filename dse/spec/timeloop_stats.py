@@ -68,7 +68,8 @@ class TimeloopStats:
         raise KeyError(name)
 
 
-def _number(text: str) -> float | None:
+def number_in(text: str) -> float | None:
+    """The number a stats value starts with (``'0.03 pJ'`` -> 0.03), or None."""
     m = re.match(r"\s*([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)", text)
     return float(m.group(1)) if m else None
 
@@ -102,7 +103,7 @@ def parse_stats(path: str | Path) -> TimeloopStats:
             continue
         if ":" in line:
             k, v = line.split(":", 1)
-            n = _number(v)
+            n = number_in(v)
             if n is not None:
                 summary[k.strip()] = n
         elif line.startswith("Computes ="):
@@ -142,7 +143,7 @@ def _parse_level(index: int, block: str) -> StatsLevel:
             continue
         if ":" in line:
             k, v = line.split(":", 1)
-            n = _number(v)
+            n = number_in(v)
             if n is None:
                 continue
             (cur if cur is not None else stats)[k.strip()] = n
