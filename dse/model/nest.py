@@ -37,13 +37,13 @@ All counts are computed for every mapping of a batch at once with numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
+
 from typing import Sequence
 
 import numpy as np
 
 from dse.model.energies import ActionEnergies
-from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping
+from dse.spec.mapping import Mapping
 from dse.spec.types import Architecture, SpatialLevel, StorageLevel, Workload
 
 
@@ -882,6 +882,5 @@ def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> 
 
 __all__ = [
     "ModelContext", "make_context", "MappingBatch", "batch_from_mappings", "BatchResult", "evaluate_batch",
-    "ModelResult", "LevelStats", "DataSpaceStats", "NetworkStats", "NetworkDataSpaceStats", "NetworkConnection", "evaluate", "result_at", "TemporalMapping", "SpatialMapping",
-    "prod",
+    "ModelResult", "LevelStats", "DataSpaceStats", "NetworkStats", "NetworkDataSpaceStats", "NetworkConnection", "evaluate", "result_at",
 ]
