@@ -37,7 +37,6 @@ All counts are computed for every mapping of a batch at once with numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Sequence
 
 import numpy as np
