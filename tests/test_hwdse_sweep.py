@@ -201,8 +201,10 @@ def test_kill_worker_and_ctrl_c_then_resume_identical(tmp_path):
     assert main([*ARGS, "-c", str(cfg), "--out", str(reference), "--workers", "2"]) == 0
     out = tmp_path / "out"
     cmd = [sys.executable, "hwdse_run.py", *ARGS, "-c", str(cfg), "--out", str(out), "--workers", "2"]
+    # a shell starting pytest in the background leaves SIGINT ignored, and children inherit that
+    default_sigint = dict(preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # 1) SIGKILL a worker as soon as the first result is stored
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **default_sigint)
     first = _wait_records(out, 0, p)
     workers = _children(p.pid)
     assert workers, "no worker processes"
@@ -213,7 +215,7 @@ def test_kill_worker_and_ctrl_c_then_resume_identical(tmp_path):
     kept = {str(r): r.stat().st_mtime_ns for r in out.glob("*/*/dse-layer.json")}
     assert first <= len(kept) < KILL_TOTAL - 2
     # 2) resume, and Ctrl-C (SIGINT to the parent) after one more result
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **default_sigint)
     _wait_records(out, len(kept), p)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)

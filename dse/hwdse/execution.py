@@ -16,40 +16,94 @@ class WorkerLost(RuntimeError):
     """A worker process died (killed, out of memory); the jobs in flight were lost."""
 
 
+def _serve(conn: Any) -> None:
+    """Worker loop: receive a job, send back ``("ok", record)`` or ``("raised", exception)``; ``None`` stops."""
+    ignore_sigint()
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", execute(job))
+        except Exception as err:  # a bug, not bad input: the parent re-raises it
+            reply = ("raised", err)
+        try:
+            conn.send(reply)
+        except Exception:  # the exception itself did not pickle
+            conn.send(("raised", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
 def run_local(jobs: list[SweepJob], workers: int) -> Iterator[tuple[SweepJob, dict[str, Any]]]:
-    """A :class:`~concurrent.futures.ProcessPoolExecutor` with ``workers`` processes."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    """Up to ``workers`` processes, each fed one job at a time over its own pipe.
+
+    A plain pipe per worker (rather than ``concurrent.futures``) keeps stopping simple and safe:
+    there are no shared queues or helper threads, so terminating a worker mid-job, or mid-reply,
+    can never leave the parent blocked on a half-written message or a queue lock.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
 
     if not jobs:
         return
-    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), initializer=ignore_sigint)
-    pending = {pool.submit(execute, job): job for job in jobs}
+    ctx = multiprocessing.get_context()
+    todo = list(reversed(jobs))
+    running: dict[Any, tuple[Any, SweepJob | None]] = {}  # parent end of the pipe -> (process, job in flight)
     clean = False
+
+    def feed(conn: Any) -> None:
+        proc = running[conn][0]
+        job = todo.pop() if todo else None
+        running[conn] = (proc, job)
+        if job is not None:
+            try:
+                conn.send(job)
+            except OSError:
+                raise WorkerLost("a worker process died (killed or out of memory)") from None
+
     try:
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                job = pending.pop(fut)
+        for _ in range(max(1, min(workers, len(jobs)))):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child_end,), daemon=True)
+            proc.start()
+            child_end.close()  # so the parent sees EOF if the worker dies
+            running[parent_end] = (proc, None)
+            feed(parent_end)
+        while True:
+            busy = [conn for conn, (_, job) in running.items() if job is not None]
+            if not busy:
+                break
+            ready = wait(busy + [running[conn][0].sentinel for conn in busy])
+            for conn in busy:
+                proc, job = running[conn]
+                if conn not in ready and proc.sentinel not in ready:
+                    continue
                 try:
-                    rec = fut.result()
-                except BrokenProcessPool:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
                     raise WorkerLost("a worker process died (killed or out of memory)") from None
-                yield job, rec
+                if kind == "raised":
+                    raise payload
+                feed(conn)  # keep the worker busy while the caller stores this result
+                yield job, payload
         clean = True
     finally:
-        if clean:
-            pool.shutdown(wait=True)
-        else:  # Ctrl-C, a lost worker or the caller stopped: do not wait for jobs in flight
-            for fut in pending:
-                fut.cancel()
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                p.join(timeout=5)
+        for conn, (proc, _) in running.items():
+            if clean:
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
+            else:  # Ctrl-C, a lost worker or the caller stopped: jobs in flight are abandoned
+                proc.terminate()
+        for conn, (proc, _) in running.items():
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            conn.close()
 
 
 def run_dask(jobs: list[SweepJob], scheduler: Any) -> Iterator[tuple[SweepJob, dict[str, Any]]]:
