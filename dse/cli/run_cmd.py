@@ -41,7 +41,8 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    prog = "dse-run" if sys.argv and Path(sys.argv[0]).name.startswith("dse-run") else "run.py"
+    args = build_parser(prog).parse_args(argv)
     return run_guarded(lambda: _run(args))
 
 
