@@ -68,3 +68,15 @@ def test_pareto_front_energy_vs_cycles():
     mark_pareto(results)
     assert [r.index for r in results if r.pareto] == [0, 1, 4]
     assert math.isinf(results[5].totals.metric("edp"))
+
+
+def test_utilization_covers_the_array_not_the_companion_unit():
+    # FF1 on the 16x16 array at 6% for 1000 cycles; softmax on gemmini_NOs at 100% for 12 x 500 cycles
+    rows = [row("FF1", 2.0e6, 1000, 0.06, 1),
+            LayerRow("softmax", "gemmini_NOs", True, None, 12, 1.0e4, 500, 1.0, 0)]
+    t = aggregate(rows, ["FF1", "softmax"], array_arch="gemmini")
+    assert t.utilization == pytest.approx(0.06)  # not (0.06 * 1000 + 6000) / 7000 = 0.866
+    assert t.cycles == 1000 + 12 * 500 and t.energy_pj == pytest.approx(2.0e6 + 12 * 1.0e4)  # totals keep every layer
+    # a sweep of the companion's layers alone reports the companion's utilization
+    alone = aggregate(rows[1:], ["softmax"], array_arch="gemmini")
+    assert alone.utilization == pytest.approx(1.0)

@@ -62,3 +62,27 @@ def test_infeasible_config_end_to_end(tmp_path, capsys):
     assert csv[2].startswith("1,infeasible,16,16,,,,,0,\"KTQ:"), csv
     good = json.loads((out / "0" / "hw_config.json").read_text())["metrics"]
     assert good["status"] == "ok" and good["energy_pj"] > 0
+
+
+def test_editing_an_energy_table_or_the_workloads_changes_the_fingerprint(tmp_path, monkeypatch):
+    import shutil
+
+    from dse.hwdse.plan import SweepJob, SweepSettings
+    from dse.paths import data_dir
+
+    for folder in ("estimation_tables", "workloads"):
+        shutil.copytree(data_dir(folder), tmp_path / folder)
+    monkeypatch.setenv("DSE_HOME", str(tmp_path))
+
+    def fingerprint():
+        return SweepJob(0, "KTQ", "gemmini", {"pe_rows": 16}, SweepSettings()).fingerprint()
+
+    first = fingerprint()
+    assert fingerprint() == first
+    dram = next((tmp_path / "estimation_tables").rglob("DRAM.csv"))
+    dram.write_text(dram.read_text().replace("512", "5120", 1))
+    second = fingerprint()
+    assert second["spec_digest"] != first["spec_digest"]
+    models = tmp_path / "workloads" / "models.yaml"
+    models.write_text(models.read_text() + "\n# edited\n")
+    assert fingerprint()["spec_digest"] != second["spec_digest"]

@@ -258,3 +258,80 @@ def test_editing_the_architecture_files_re_maps_instead_of_reusing(tmp_path, cap
     ws.write_text(ws.read_text().replace("factors: [E=1, D=1, L=16]", "factors: [E=1, D=1, L=8]"))
     assert main(args) == 0
     assert "1 run, 0 reused" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config,extra,words", [
+    ({"pe_rows": 16.5}, [], "'pe_rows' = 16.5 is not a whole number"),
+    ({"pe_rows": float("nan")}, [], "is not a finite number"),
+    ({"dram_bandwidth": float("inf")}, [], "is not a finite number"),
+    ({"pe_rows": 16}, ["--mapper", "nosuch"], "unknown mapper preset or file 'nosuch'"),
+    ({"pe_rows": 16}, ["-vc", "-5"], "victory condition must be positive"),
+    ({"pe_rows": 16}, ["--plot", "sweep.gif"], "cannot write a '.gif' image"),
+])
+def test_bad_values_are_caught_before_the_folder_is_created(tmp_path, capsys, config, extra, words):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([config]))  # NaN/Infinity: Python's json writes and reads them
+    out = tmp_path / "out"
+    assert main(["KTQ", "--seq-len", "64", "-q", "-c", str(cfg), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_output_paths_under_a_file_or_at_a_folder_are_refused_first(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([{"pe_rows": 16}]))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for extra, words in [(["--out", str(afile / "sub")], "is a file, so"),
+                         (["--out", str(tmp_path / "o"), "--csv", str(tmp_path)], "is a folder"),
+                         (["--out", str(tmp_path / "o"), "--plot", str(afile / "p.png")], "is a file, so")]:
+        assert main(["KTQ", "--seq-len", "64", "-q", "-c", str(cfg), *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
+    cfg.write_bytes(b"\xff\xfe[")
+    assert main(["KTQ", "-q", "-c", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_resume_accepts_the_same_layers_in_another_order_and_the_arch_as_a_folder(reference_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(reference_run, out)
+    before = snapshot(out, volatile_records=False)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(CONFIGS))
+    assert main(["FF1", "KTQ", *ARGS[2:], "--arch", str(ROOT / "arch" / "gemmini"), "-c", str(cfg),
+                 "--out", str(out)]) == 0
+    assert "6 (config, layer) jobs: 0 run, 6 reused" in capsys.readouterr().out
+    after = snapshot(out, volatile_records=False)
+    assert {k: v for k, v in after.items() if "dse-layer" in k or "timeloop" in k} == \
+        {k: v for k, v in before.items() if "dse-layer" in k or "timeloop" in k}
+
+
+def test_killing_the_parent_leaves_no_worker_behind_and_the_folder_unlocked(tmp_path):
+    cfg = tmp_path / "hw_configs.json"
+    cfg.write_text(json.dumps(KILL_CONFIGS, indent=1))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "hwdse_run.py", *ARGS, "-c", str(cfg), "--out", str(out), "--workers", "2"]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_records(out, 0, p)
+    workers = _children(p.pid)
+    assert workers, "no worker processes"
+    p.kill()
+    p.communicate(timeout=60)
+    end = time.monotonic() + 60
+    while any(Path(f"/proc/{w}").exists() and "(Z)" not in _state(w) for w in workers) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists() and "(Z)" not in _state(w)], "orphaned workers"
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr  # not "another hwdse_run.py is writing to this folder"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0].join("()")
+    except (FileNotFoundError, IndexError):
+        return "(Z)"

@@ -1,6 +1,8 @@
 """Argument helpers shared by the command-line tools."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Iterable
 
 from dse.errors import DseError
@@ -26,3 +28,28 @@ def typed(values: dict[str, str]) -> dict[str, Any]:
     import yaml
 
     return {k: yaml.safe_load(v) for k, v in values.items()}
+
+
+def check_output_folder(path: str | Path, where: str) -> Path:
+    """``path`` can be (or become) a folder: it is not a file and no existing parent is a file.
+
+    Checked before any work starts, so a typo costs nothing.
+    """
+    p = Path(path)
+    for part in (p, *p.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise DseError(f"'{part}' is a file, so '{p}' cannot be a folder", where, "a folder path (new or existing)")
+            if not os.access(part, os.W_OK | os.X_OK):
+                raise DseError(f"'{part}' is not writable", where, "a folder you can write to")
+            break
+    return p
+
+
+def check_output_file(path: str | Path, where: str) -> Path:
+    """``path`` can be written as a file: not a folder, and its folder can be created."""
+    p = Path(path)
+    if p.is_dir():
+        raise DseError(f"'{p}' is a folder", where, "a file path, e.g. results/sweep.csv")
+    check_output_folder(p.parent, where)
+    return p

@@ -124,16 +124,31 @@ def _outputs(args, results, info, aggregation) -> None:
         print(f"plot written to {path}")
 
 
+def _check_output_paths(args) -> None:
+    """--out, --csv and --plot can be written (checked before anything runs)."""
+    from dse.cli.args import check_output_file, check_output_folder
+
+    check_output_folder(args.out, "--out")
+    if args.csv:
+        check_output_file(args.csv, "--csv")
+    if args.plot:
+        check_output_file(args.plot, "--plot")
+        from dse.hwdse.plot import check_format
+
+        check_format(args.plot)
+
+
 def _summary_only(args, layers, level) -> int:
     from dse.hwdse.results import load_results
     from dse.hwdse.store import Store
 
+    _check_output_paths(args)
     store = Store(args.out)
     info = store.sweep_info()
     if info is None:
         raise DseError("no sweep results here (no sweep.json)", f"--out {store.root}",
                        "a folder written by hwdse_run.py (run a sweep first, or pass its --out)")
-    if layers is not None and layers != info["layers"]:
+    if layers is not None and sorted(layers) != sorted(info["layers"]):
         raise DseError(f"the folder holds results of layers {' '.join(info['layers'])}, not "
                        f"{' '.join(layers)}", f"--out {store.root}",
                        f"-so without layers, or '{' '.join(info['layers'])}'")
@@ -160,14 +175,20 @@ def _sweep(args, layers, level, argv) -> int:
         raise DseError("workers must be positive", "--workers", "an integer >= 1")
     if args.init_idx < 0:
         raise DseError("the initial index must not be negative", "-i/--init_idx", "an integer >= 0")
+    if args.vc is not None and args.vc <= 0:
+        raise DseError("the victory condition must be positive", "-vc", "an integer >= 1 (valid mappings without improvement)")
+    _check_output_paths(args)
     model = get_model(args.model).name
     configs = load_configs(args.configs)
     if args.mixup:
         configs = mixup(configs)
-    settings = SweepSettings(arch=args.arch, model=model, seq_len=args.seq_len, fusion_level=level,
+    from dse.spec.library import canonical_arch
+
+    settings = SweepSettings(arch=canonical_arch(args.arch), model=model, seq_len=args.seq_len, fusion_level=level,
                              no_edge_fusion=args.nef, l_fusion=args.lf, pwim=args.pwim, imperfect=args.imperfect,
                              victory_condition=args.vc, mapper=args.mapper)
-    req = SweepRequest(settings=settings, layers=layers, configs=configs, config_source=str(args.configs),
+    source = str(args.configs) + (" after -mx (indices number the combinations)" if args.mixup else "")
+    req = SweepRequest(settings=settings, layers=layers, configs=configs, config_source=source,
                        out=Path(args.out), init_idx=args.init_idx, workers=args.workers or os.cpu_count() or 1,
                        scheduler=args.scheduler, ignore_heads=args.ignore_heads, blocks=args.blocks,
                        metric=args.metric, live=args.live, progress=not args.quiet,

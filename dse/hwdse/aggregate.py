@@ -9,7 +9,10 @@ Rules (docs/hwdse.md):
 * energy = sum over layers of energy x multiplicity, cycles = sum of cycles x multiplicity
   (the layers run one after another), EDP = total energy [J] x total cycles — never a
   sum of per-layer EDPs, never a per-layer EDP scaled by the heads;
-* utilization = cycle-weighted mean of the layers' utilizations;
+* utilization = cycle-weighted mean of the utilizations of the layers the swept
+  architecture runs itself (its array); layers handed to a companion unit (gemmini's
+  softmax/layernorm on gemmini_NOs) are other hardware and would hide how busy the
+  array is, so they count only when no layer runs on the array;
 * a layer without a valid mapping makes the config *infeasible* with that layer's reason
   (no metrics, no silent ``inf``); a layer not yet run makes it *incomplete*.
 """
@@ -91,8 +94,11 @@ class Totals:
                 "cycles": self.cycles}[name]
 
 
-def aggregate(rows: Iterable[LayerRow], expected: Iterable[str]) -> Totals:
-    """Totals of one config over the ``expected`` layers (see the module docstring)."""
+def aggregate(rows: Iterable[LayerRow], expected: Iterable[str], array_arch: str | None = None) -> Totals:
+    """Totals of one config over the ``expected`` layers (see the module docstring).
+
+    ``array_arch``: the swept architecture; utilization covers its layers only (if it has any).
+    """
     rows = list(rows)
     have = {r.layer for r in rows}
     missing = [l for l in expected if l not in have]
@@ -103,5 +109,7 @@ def aggregate(rows: Iterable[LayerRow], expected: Iterable[str]) -> Totals:
         return Totals(INCOMPLETE, f"not yet run: {', '.join(missing)}")
     energy = sum(r.total_energy_pj for r in rows)
     cycles = sum(r.total_cycles for r in rows)
-    util = sum(r.utilization * r.total_cycles for r in rows) / cycles if cycles else 0.0
+    on_array = [r for r in rows if r.arch == array_arch] or rows
+    array_cycles = sum(r.total_cycles for r in on_array)
+    util = sum(r.utilization * r.total_cycles for r in on_array) / array_cycles if array_cycles else 0.0
     return Totals(OK, None, energy, cycles, energy * 1e-12 * cycles, util, sum(r.macs * r.multiplicity for r in rows))

@@ -20,11 +20,13 @@ def load_configs(path: str | Path) -> list[Config]:
     p = Path(path)
     accepted = 'a JSON list of objects, e.g. [{"pe_rows": 16, "pe_cols": 16}]'
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DseError("config file not found", f"-c/--configs {p}", "an existing JSON file") from None
-    except (IsADirectoryError, PermissionError) as err:
+    except (IsADirectoryError, PermissionError, NotADirectoryError) as err:
         raise DseError(f"cannot read the config file ({err.strerror})", f"-c/--configs {p}", "a readable JSON file") from None
+    except UnicodeDecodeError as err:
+        raise DseError(f"the config file is not UTF-8 text (byte {err.start})", f"-c/--configs {p}", accepted) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

@@ -16,9 +16,15 @@ class WorkerLost(RuntimeError):
     """A worker process died (killed, out of memory); the jobs in flight were lost."""
 
 
-def _serve(conn: Any) -> None:
-    """Worker loop: receive a job, send back ``("ok", record)`` or ``("raised", exception)``; ``None`` stops."""
+def _serve(conn: Any, parent_ends: list[Any]) -> None:
+    """Worker loop: receive a job, send back ``("ok", record)`` or ``("raised", exception)``; ``None`` stops.
+
+    ``parent_ends`` are the parent's pipe ends this process inherited (its own and earlier
+    workers'); closing them lets every worker see EOF, and exit, when the parent dies.
+    """
     ignore_sigint()
+    for end in parent_ends:
+        end.close()
     while True:
         try:
             job = conn.recv()
@@ -32,6 +38,8 @@ def _serve(conn: Any) -> None:
             reply = ("raised", err)
         try:
             conn.send(reply)
+        except OSError:  # the parent is gone
+            return
         except Exception:  # the exception itself did not pickle
             conn.send(("raised", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
 
@@ -66,7 +74,7 @@ def run_local(jobs: list[SweepJob], workers: int) -> Iterator[tuple[SweepJob, di
     try:
         for _ in range(max(1, min(workers, len(jobs)))):
             parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(child_end,), daemon=True)
+            proc = ctx.Process(target=_serve, args=(child_end, [*running, parent_end]), daemon=True)
             proc.start()
             child_end.close()  # so the parent sees EOF if the worker dies
             running[parent_end] = (proc, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,16 @@ class SweepJob:
         return f"outputs_{self.layer}" + (f"_{lvl}" if lvl else "")
 
     def fingerprint(self) -> dict[str, Any]:
+        """What identifies this job's result (computed once per job: it reads the spec files)."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> dict[str, Any]:
         """What identifies this job's result; a stored result is reused only if it matches exactly.
 
         ``spec_digest`` hashes the architecture's files (system, components, constraints,
-        knobs) and the mapper preset, so editing a spec re-maps instead of reusing stale results.
+        knobs), the mapper preset, the estimation tables and the workload catalog, so editing
+        any of them re-maps instead of reusing stale results.
         """
         return {"format": RESULT_FORMAT, "layer": self.layer, "arch": self.arch, "config": self.config,
                 "settings": {k: v for k, v in self.settings.as_dict().items() if k != "arch"},
@@ -127,7 +134,8 @@ def validate_companions(configs: list[dict[str, Any]], routes: list[Route], sour
 
 
 def spec_digest(arch: str, config_json: str, mapper: str | None) -> str:
-    """SHA-256 over the files a job's spec is loaded from (and the mapper preset or file)."""
+    """SHA-256 over the files a job's spec is loaded from, the mapper preset or file, and the data folders
+    its numbers come from (``estimation_tables/``, ``workloads/``)."""
     from dse.pipeline import MAPPERS_DIR
     from dse.spec.library import resolve_architecture
 
@@ -136,8 +144,17 @@ def spec_digest(arch: str, config_json: str, mapper: str | None) -> str:
     preset = Path(mapper) if mapper and Path(mapper).exists() else MAPPERS_DIR / f"{mapper or 'default'}.yaml"
     if preset.exists():
         paths.append(preset)
+    paths += _data_files("estimation_tables") + _data_files("workloads")
     h = hashlib.sha256()
     for p in paths:
         h.update(str(Path(p).name).encode())
         h.update(Path(p).read_bytes())
     return h.hexdigest()[:16]
+
+
+def _data_files(folder: str) -> list[Path]:
+    """The data files of a shipped folder, in a stable order (code such as table generators excluded)."""
+    from dse.paths import data_dir
+
+    root = data_dir(folder)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".csv", ".yaml", ".yml", ".json"))

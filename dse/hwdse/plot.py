@@ -7,8 +7,22 @@ from dse.hwdse.aggregate import OK
 from dse.hwdse.results import ConfigResult
 
 
+FORMATS = ("png", "pdf", "svg")
+
+
+def check_format(path: str | Path) -> str:
+    """The image format named by ``path``'s suffix (no suffix: PNG)."""
+    from dse.errors import DseError
+
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    if suffix not in FORMATS:
+        raise DseError(f"cannot write a '.{suffix}' image", f"--plot {path}",
+                       "a file ending in " + ", ".join(f".{f}" for f in FORMATS))
+    return suffix
+
+
 def plot(results: list[ConfigResult], path: str | Path, metric: str = "edp", best_n: int = 6, title: str = "") -> Path:
-    """Write the PNG (matplotlib, Agg backend) and return its path."""
+    """Write the figure (PNG, or PDF/SVG by ``path``'s suffix; matplotlib, Agg backend) and return its path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,15 +62,16 @@ def plot(results: list[ConfigResult], path: str | Path, metric: str = "edp", bes
     ax2.set_xlabel(f"best configs by {metric}")
     ax2.set_ylabel("energy (uJ)")
     ax2.set_title("per-layer energy of the best configs")
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     ax2.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fmt = check_format(target)
+    tmp = target.with_name(f".{target.name}.{fmt}.tmp")
+    fig.savefig(tmp, dpi=110, format=fmt)
     plt.close(fig)
     tmp.replace(target)
     return target

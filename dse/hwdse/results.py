@@ -37,7 +37,7 @@ def evaluate(store: Store, index: int, config: dict[str, Any], info: dict[str, A
             continue
         rows.append(LayerRow.from_record(rec, multiplicity(s["model"], layer, s["seq_len"], ignore_heads, blocks)))
         dirs[layer] = d
-    return ConfigResult(index, config, rows, aggregate(rows, run_layers), layer_dirs=dirs)
+    return ConfigResult(index, config, rows, aggregate(rows, run_layers, s.get("arch")), layer_dirs=dirs)
 
 
 def mark_pareto(results: list[ConfigResult]) -> None:

@@ -76,19 +76,29 @@ class Store:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Exclusive use of ``OUT`` by this process (released by the OS even if it is killed)."""
+        """Exclusive use of ``OUT`` by this process (released by the OS even if it is killed).
+
+        A POSIX record lock (``lockf``), not ``flock``: worker processes forked while it is
+        held do not inherit it, so a worker outliving a killed parent cannot keep ``OUT`` locked.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         fh = open(self.root / ".hwdse.lock", "w")
         try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
                 raise DseError("another hwdse_run.py is writing to this folder", f"--out {self.root}",
                                "wait for it to finish, or use another --out") from None
             self._remove_stale_temporaries()
             yield
         finally:
             fh.close()
+
+    def discard(self) -> None:
+        """Remove what this sweep wrote into a folder it created (bad input stopped it before any result)."""
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def _remove_stale_temporaries(self) -> None:
         """Temporary files of a writer that was killed mid-write (only ever ``.<name>.*.tmp``)."""

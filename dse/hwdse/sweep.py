@@ -55,6 +55,9 @@ class SweepReport:
 
 def plan(req: SweepRequest) -> tuple[dict[str, Any], list[SweepJob]]:
     """Validate configs (also as seen by companion architectures) and build sweep.json info + jobs."""
+    from dse.pipeline import load_mapper_options
+
+    load_mapper_options(req.settings.mapper)  # an unknown or malformed preset stops us before OUT is touched
     validate_configs(req.configs, req.settings.arch, req.config_source)
     routes = route_layers(req.settings.arch, req.layers)
     validate_companions(req.configs, routes, req.config_source)
@@ -74,7 +77,7 @@ def check_compatible(store: Store, info: dict[str, Any], jobs: list[SweepJob]) -
             raise DseError("the folder holds a sweep with other settings ("
                            + ", ".join(f"{k}: {old['settings'].get(k)!r} there, {info['settings'][k]!r} now" for k in diff)
                            + ")", f"--out {store.root}", "the same settings to resume, or another --out")
-        if old.get("layers") != info["layers"]:
+        if sorted(old.get("layers", [])) != sorted(info["layers"]):  # the same set in another order resumes
             raise DseError(f"the folder holds a sweep of layers {' '.join(old.get('layers', []))}, this run asks for "
                            f"{' '.join(info['layers'])}", f"--out {store.root}", "the same layers to resume, or another --out")
     problems = store.conflicts(jobs)
@@ -98,6 +101,7 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
     info, jobs = plan(req)
     store = Store(req.out)
     check_compatible(store, info, jobs)
+    new_folder = not store.root.exists()
     agg = dict(ignore_heads=req.ignore_heads, blocks=req.blocks)
     by_index: dict[int, dict[str, Any]] = {j.index: j.full_config for j in jobs}
     with store.locked():
@@ -120,10 +124,15 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
                  f"{len(todo)} to run")
         bar = _progress(len(jobs), reused, req.progress)
         ran = 0
+        results: list[ConfigResult] = []
         backend = run_dask(todo, req.scheduler) if req.scheduler else run_local(todo, req.workers)
         try:
             for job, rec in backend:
                 if "error" in rec:
+                    if new_folder and not ran and not reused:  # bad input before any result: leave no trace
+                        backend.close()
+                        store.discard()
+                        new_folder = False
                     raise DseError(rec["error"])
                 store.save(job, rec)
                 ran += 1
@@ -147,9 +156,9 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
             if bar:
                 bar.close()
             backend.close()
-            results = load_results(store, info, req.ignore_heads, req.blocks, sorted(by_index))
-            all_results = load_results(store, info, req.ignore_heads, req.blocks)
-            store.write_csv(*csv_table(all_results))
+            if store.root.is_dir():
+                results = load_results(store, info, req.ignore_heads, req.blocks)  # every config in OUT (-i runs add up)
+                store.write_csv(*csv_table(results))
     return SweepReport(results, info, len(jobs), reused, ran, time.monotonic() - start)
 
 

@@ -5,7 +5,9 @@ Each architecture folder has a ``knobs.yaml`` with an ``architecture_info`` bloc
 components), ``constraints`` (a file name, or a list of them, that may use ``{knob}`` placeholders,
 e.g. ``constraints/{dataflow}.yaml``; booleans format as ``true``/``false``), ``layers`` it supports, and ``knobs``: each
 knob's ``default``, ``unit``, ``meaning`` and its accepted ``min``/``max`` or
-``choices``.  Knob values become spec variables; no architecture has Python code.
+``choices``, and optionally ``integer`` (by default a knob with an integer default is
+whole-numbered unless its unit is a rate such as ``words/cycle``).  Knob values become
+spec variables; no architecture has Python code.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Mapping
+
+import math
 
 import yaml
 
@@ -32,22 +36,36 @@ class Knob:
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] | None = None
+    integer: bool | None = None  # None: inferred from the default and the unit
+
+    @property
+    def whole(self) -> bool:
+        """Does the knob take whole numbers only (sizes, counts) rather than any number (rates, times)?"""
+        if self.integer is not None:
+            return bool(self.integer)
+        return isinstance(self.default, int) and not isinstance(self.default, bool) and "/" not in self.unit
 
     def accepted(self) -> str:
         if self.choices is not None:
-            return "one of " + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices)
+            text = "one of " + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices)
+            return text + (" (JSON true/false, not a string)" if all(isinstance(c, bool) for c in self.choices) else "")
         lo = "" if self.min is None else f">= {self.min:g}"
         hi = "" if self.max is None else f"<= {self.max:g}"
-        return "a number " + " and ".join(x for x in (lo, hi) if x) if (lo or hi) else "a number"
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} " + " and ".join(x for x in (lo, hi) if x) if (lo or hi) else kind
 
     def check(self, value: Any, where: str) -> Any:
         if self.choices is not None:
-            if value not in self.choices:
+            if value not in self.choices or isinstance(value, bool) != isinstance(self.choices[0], bool):
                 raise DseError(f"knob '{self.name}' = {value!r} is not allowed", where, self.accepted())
             return value
         if isinstance(self.default, (int, float)) and not isinstance(self.default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise DseError(f"knob '{self.name}' = {value!r} is not a number", where, self.accepted())
+            if not math.isfinite(value):
+                raise DseError(f"knob '{self.name}' = {value!r} is not a finite number", where, self.accepted())
+            if self.whole and value != int(value):
+                raise DseError(f"knob '{self.name}' = {value!r} is not a whole number", where, self.accepted())
             if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
                 raise DseError(f"knob '{self.name}' = {value!r} is out of range", where, self.accepted())
         elif isinstance(self.default, bool) and not isinstance(value, bool):
@@ -98,8 +116,14 @@ def knobs_of(name_or_dir: str | Path) -> dict[str, Knob]:
         if not isinstance(d, dict) or "default" not in d:
             raise SpecError(f"knob '{k}' has no default", str(directory / "knobs.yaml"), "{default, unit, meaning, min|choices}")
         out[k] = Knob(k, d["default"], str(d.get("unit", "")), str(d.get("meaning", "")), d.get("min"), d.get("max"),
-                      tuple(d["choices"]) if "choices" in d else None)
+                      tuple(d["choices"]) if "choices" in d else None, d.get("integer"))
     return out
+
+
+def canonical_arch(name_or_dir: str | Path) -> str:
+    """One spelling per architecture: the shipped name (``pim`` for ``./arch/pim``), else the absolute folder."""
+    directory = arch_directory(name_or_dir).resolve()
+    return directory.name if directory == (ARCH_DIR / directory.name).resolve() else str(directory)
 
 
 def arch_directory(name_or_dir: str | Path) -> Path:
