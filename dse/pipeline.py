@@ -135,7 +135,8 @@ def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tupl
         from dse.spec.timeloop_stats import parse_stats
 
         notes.append(f"per-access energies from Timeloop stats {ert}")
-        return energies_from_stats(parse_stats(ert)), None, tuple(notes)
+        energies, more = _fit_stats_energies(energies_from_stats(parse_stats(ert)), spec, ert)
+        return energies, None, tuple(notes + more)
     tables = estimate(spec)
     if ert:
         if not Path(ert).exists():
@@ -149,6 +150,36 @@ def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tupl
         tables = override(tables, user, where=str(ert))
         notes.append(f"per-action energies from {ert}")
     return from_tables(tables, spec.architecture), tables, tuple(notes)
+
+
+def _fit_stats_energies(energies: ActionEnergies, spec: Spec, ert: str) -> tuple[ActionEnergies, list[str]]:
+    """Check a stats file's per-access energies cover ``spec``'s levels; fill data spaces it bypassed.
+
+    A level missing from the stats file is bad input (its energy would silently be 0). A data
+    space the stats' mapping bypassed at a level gets that level's largest per-access energy
+    (Timeloop's fallback for a missing action), with a note.
+    """
+    names = [l.name for l in spec.architecture.storage_levels]
+    missing = [n for n in names if n not in energies.levels]
+    if missing:
+        raise DseError(f"the stats file has no level(s) {', '.join(missing)} of this architecture, so their energy "
+                       "per access is unknown", f"--ert {ert}",
+                       f"a stats.txt from a spec with the levels {', '.join(names)} (or an Accelergy ERT.yaml)")
+    notes, levels = [], dict(energies.levels)
+    spaces = [ds.name for ds in spec.workload.data_spaces] if spec.workload else []
+    for n in names:
+        scalar = dict(levels[n].scalar_pj or {})
+        absent = [d for d in spaces if d not in scalar]
+        if absent and scalar:
+            fill = max(scalar.values())
+            scalar.update({d: fill for d in absent})
+            levels[n] = replace(levels[n], scalar_pj=scalar)
+            notes.append(f"{n}: the stats file has no {', '.join(absent)} accesses; if a mapping keeps them there, each costs {fill:.4g} pJ "
+                         "(the level's largest)")
+        elif absent:
+            raise DseError(f"level {n} keeps no data space in the stats file, so its energy per access is unknown",
+                           f"--ert {ert}", "a stats.txt whose mapping keeps data at every level, or an Accelergy ERT.yaml")
+    return replace(energies, levels=levels), notes
 
 
 def prepare(job: LayerJob) -> PreparedJob:
@@ -165,7 +196,15 @@ def prepare(job: LayerJob) -> PreparedJob:
     extra_notes: tuple[str, ...] = ()
     variables = dict(layer_variables(job.model, job.seq_len, job.batch))
     if job.spec_files:
-        spec = load_spec(list(job.spec_files), variables=variables)
+        # a user's problem file keeps the user's variables (ours only fill gaps); without one,
+        # the catalog layer is mapped and its sizes override the files' variables
+        spec = load_spec(list(job.spec_files), defaults=variables)
+        if spec.workload is None:
+            spec = load_spec(list(job.spec_files), variables=variables)
+        else:
+            extra_notes = (f"the problem comes from the spec files ({spec.workload.name or 'problem'}: "
+                           + " ".join(f"{d}:{n}" for d, n in spec.workload.bounds.items())
+                           + f"); LAYER {job.layer}, --model and --seq-len only name the run",)
         if spec.architecture is None:
             raise DseError("the spec files define no architecture", "--spec", "Timeloop architecture YAML")
     else:

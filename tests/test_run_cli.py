@@ -95,3 +95,72 @@ def test_fusion_that_cannot_fit_names_the_buffer_and_what_the_constraints_force(
     err = capsys.readouterr().err
     assert "Scratchpad holds 524288 words but every mapping needs >= 1781760 words there (1769472 Weights, 12288 Inputs)" in err
     assert "E>=768, D>=2304" in err
+
+
+REF = ROOT / "tests" / "data" / "reference" / "transformer_gemmini"
+GEMMINI_SPEC = [REF / "arch" / "system_gemmini.yaml", *sorted((REF / "arch" / "components").glob("*.yaml")),
+                REF / "constraints" / "constraints.yaml"]
+
+
+def test_spec_with_a_problem_file_keeps_the_users_variables(tmp_path, capsys):
+    # the user's variables.yaml sets BERT-large at seq 4096: KQV is E=1024, D=3*1024, L=4096 (not bert-base 768/512)
+    out = tmp_path / "o"
+    files = [*GEMMINI_SPEC, REF / "layers" / "KQV_layer.yaml", REF / "mapper" / "variables.yaml"]
+    assert main(["FF1", "--spec", *map(str, files), "--mapper", "default", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert parse_stats(out / "timeloop-mapper.stats.txt").summary["Computes"] == 1024 * 3072 * 4096
+    assert "the problem comes from the spec files" in text
+
+
+def test_spec_without_a_problem_maps_the_catalog_layer(tmp_path):
+    out = tmp_path / "o"
+    files = [*GEMMINI_SPEC, REF / "mapper" / "variables.yaml"]
+    assert main(["KTQ", "--spec", *map(str, files), "--seq-len", "256", "-o", str(out)]) == 0
+    assert parse_stats(out / "timeloop-mapper.stats.txt").summary["Computes"] == 64 * 256 * 256  # bert-base head
+
+
+def test_more_bad_input_is_caught_before_mapping(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args, needle in ((["KTQ", "--seed", "-1"], "random seed must be >= 0"),
+                         (["KTQ", "--threads", "0"], "mapper processes must be >= 1"),
+                         (["KTQ", "-vc", "-5"], "victory condition"),
+                         (["KTQ", "--set", "pe_rows=32", "pe_rows=8"], "pe_rows is set twice"),
+                         (["KTQ", "--arch", "eyeriss", "--spec", str(GEMMINI_SPEC[0])], "--spec gives your own"),
+                         (["KTQ", "--set", "pe_rows=16.5"], "not a whole number"),
+                         (["KTQ", "-o", str(afile)], "is a file"),
+                         (["KTQ", "-o", str(afile / "sub")], "is a file"),
+                         (["KTQ", "--ert", str(ROOT / "tests/data/timeloop_stats/stats_KQV_eyeriss_TLD.txt"),
+                           "-o", str(tmp_path / "never")], "has no level(s) Scratchpad, Accumulator, Registers")):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "never").exists()
+
+
+def test_outputs_are_readable_by_others_and_a_stats_ert_leaves_no_stale_ert(tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "o"
+    old = os.umask(0o022)
+    try:
+        assert main(["KTQ", "-o", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in out.iterdir())
+    assert (out / "timeloop-mapper.ERT.yaml").exists()
+    assert main(["KTQ", "--ert", str(ROOT / "tests/data/timeloop_stats/stats_KQV_gemmini_TLD.txt"), "-o", str(out)]) == 0
+    assert not (out / "timeloop-mapper.ERT.yaml").exists() and not (out / "timeloop-mapper.ART.yaml").exists()
+
+
+def test_dse_model_reads_a_map_txt_and_reproduces_the_run(tmp_path):
+    from dse.cli.main import main as dse_main
+
+    files = [str(p) for p in (*GEMMINI_SPEC, REF / "layers" / "KTQ_layer.yaml", REF / "mapper" / "variables.yaml")]
+    run_out, model_out = tmp_path / "run", tmp_path / "model"
+    assert main(["KTQ", "--spec", *files, "--mapper", "default", "-o", str(run_out)]) == 0
+    assert dse_main(["model", *files, "--mapping", str(run_out / "timeloop-mapper.map.txt"), "-o", str(model_out)]) == 0
+    ran = parse_stats(run_out / "timeloop-mapper.stats.txt").summary
+    modelled = parse_stats(model_out / "timeloop-model.stats.txt").summary
+    assert (ran["Energy"], ran["Cycles"], ran["Computes"]) == (modelled["Energy"], modelled["Cycles"], modelled["Computes"])

@@ -19,6 +19,9 @@ def parse_assignments(items: Iterable[str], where: str, example: str = "DIM=16",
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise DseError(f"bad {what} '{item}'", where=where, accepted=f"NAME=VALUE, e.g. {example}")
+        if name.strip() in out:
+            raise DseError(f"{name.strip()} is set twice ({out[name.strip()]} and {value.strip()})", where=where,
+                           accepted=f"each NAME once, e.g. {example}")
         out[name.strip()] = value.strip()
     return out
 
@@ -46,10 +49,16 @@ def check_output_folder(path: str | Path, where: str) -> Path:
     return p
 
 
-def check_output_file(path: str | Path, where: str) -> Path:
+def check_output_file(path: str | Path, where: str, example: str = "results/out.csv") -> Path:
     """``path`` can be written as a file: not a folder, and its folder can be created."""
     p = Path(path)
     if p.is_dir():
-        raise DseError(f"'{p}' is a folder", where, "a file path, e.g. results/sweep.csv")
+        raise DseError(f"'{p}' is a folder", where, f"a file path, e.g. {example}")
     check_output_folder(p.parent, where)
     return p
+
+
+def check_positive(value: int | None, where: str, meaning: str, minimum: int = 1) -> None:
+    """``value`` (if given) is an integer >= ``minimum``."""
+    if value is not None and value < minimum:
+        raise DseError(f"{meaning} must be >= {minimum}, got {value}", where, f"an integer >= {minimum}")

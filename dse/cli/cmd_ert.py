@@ -114,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
     """Load, estimate, apply overrides, print (and optionally write) the tables."""
     from dse.spec.loader import load_spec
 
+    from dse.cli.args import check_output_file
+
+    for path, flag in ((args.write_ert, "--write-ert"), (args.write_art, "--write-art")):
+        if path:
+            check_output_file(path, flag, "gemmini.ERT.yaml")
     variables: dict = parse_assignments(args.var, "dse ert --var")
     if args.arch and (Path(args.arch) / "knobs.yaml").exists() or (arch_root() / str(args.arch) / "knobs.yaml").exists():
         # a library architecture: its system, components and constraints for these knob values

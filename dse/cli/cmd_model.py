@@ -7,7 +7,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from dse.errors import DseError
-from dse.cli.args import parse_assignments
+from dse.cli.args import check_output_folder, parse_assignments
 from dse.pipeline import energies_for
 
 
@@ -47,13 +47,15 @@ def _model(args) -> int:
     from dse.report.timeloop_files import write_outputs
     from dse.spec.mapping import load_mapping
 
+    if args.out:
+        check_output_folder(args.out, "-o/--out")
     spec = _load(args.spec_files, args.var)
     path = Path(args.mapping)
     if path.suffix == ".txt":
         from dse.model.from_timeloop import mapping_from_stats
-        from dse.spec.timeloop_stats import parse_stats
+        from dse.spec.timeloop_stats import read_loop_nest
 
-        mapping = mapping_from_stats(parse_stats(path), spec.architecture, spec.workload, spec.constraints)
+        mapping = mapping_from_stats(read_loop_nest(path), spec.architecture, spec.workload, spec.constraints)
     else:
         mapping = load_mapping(path, spec.architecture, spec.workload)
     energies, tables, _ = energies_for(spec, args.ert)

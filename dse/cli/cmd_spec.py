@@ -5,7 +5,6 @@ import argparse
 
 from tabulate import tabulate
 
-from dse.errors import DseError
 from dse.spec import load_spec
 from dse.spec.summary import summary_tables
 from dse.cli.args import parse_assignments

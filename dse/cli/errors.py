@@ -19,4 +19,9 @@ def run_guarded(job: Callable[[], int | None]) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:  # a file the user named cannot be read or written (disk full, permissions, ...)
+        name = f" '{err.filename}'" if err.filename else ""
+        print(f"error: cannot use{name}: {err.strerror or err}. Accepted: a readable input file and a writable "
+              "output location (check the path, permissions and free space).", file=sys.stderr)
+        return 2
     return 0 if rc is None else int(rc)

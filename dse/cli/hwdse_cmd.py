@@ -130,9 +130,9 @@ def _check_output_paths(args) -> None:
 
     check_output_folder(args.out, "--out")
     if args.csv:
-        check_output_file(args.csv, "--csv")
+        check_output_file(args.csv, "--csv", "sweep.csv")
     if args.plot:
-        check_output_file(args.plot, "--plot")
+        check_output_file(args.plot, "--plot", "sweep.png")
         from dse.hwdse.plot import check_format
 
         check_format(args.plot)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dse.cli.errors import run_guarded
 from dse.errors import DseError
-from dse.cli.args import parse_assignments, typed
+from dse.cli.args import check_output_folder, check_positive, parse_assignments, typed
 
 
 def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     p.add_argument("-lf", "--l-fusion", dest="lf", action="store_true", help="also force L=1 above the fusion level")
     p.add_argument("-pwim", "--pwim", dest="pwim", action="store_true", help="let outputs stay in levels above the fusion level")
     p.add_argument("-if", "--imperfect_fact", dest="imperfect", action="store_true", help="imperfect factorization (ruby map-space)")
-    p.add_argument("--arch", default="gemmini", help="shipped architecture name or folder (default: gemmini, WS 16x16)")
+    p.add_argument("--arch", default=None, help="shipped architecture name or folder (default: gemmini, WS 16x16)")
     p.add_argument("--model", default="bert-base", help="transformer model from the catalog (default: bert-base; see `dse workloads`)")
     p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
@@ -49,10 +49,17 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     from dse.pipeline import LayerJob, run_layer
 
-    if args.seq_len <= 0 or args.batch <= 0:
-        raise DseError("sequence length and batch must be positive", "--seq-len/--batch", "integers >= 1")
+    check_positive(args.seq_len, "--seq-len", "the sequence length")
+    check_positive(args.batch, "--batch", "the batch size")
+    check_positive(args.threads, "--threads", "the number of mapper processes")
+    check_positive(args.vc, "-vc", "the victory condition (valid mappings without improvement)")
+    check_positive(args.seed, "--seed", "the random seed", minimum=0)
+    if args.spec and (args.arch or args.set):
+        raise DseError("--arch/--set choose a shipped architecture, but --spec gives your own", "--arch/--set with --spec",
+                       "either --spec FILE... (knobs are the spec's variables) or --arch NAME [--set KNOB=VALUE...]")
     out = Path(args.out) if args.out else Path("outputs") / (f"outputs_{args.layer}" + (f"_{args.fusion_level}" if args.fusion_level else ""))
-    job = LayerJob(layer=args.layer, arch=args.arch, config=typed(parse_assignments(args.set, "--set", "pe_rows=32", "knob setting")), model=args.model, seq_len=args.seq_len,
+    check_output_folder(out, "-o/--out")
+    job = LayerJob(layer=args.layer, arch=args.arch or "gemmini", config=typed(parse_assignments(args.set, "--set", "pe_rows=32", "knob setting")), model=args.model, seq_len=args.seq_len,
                    batch=args.batch, fusion_level=args.fusion_level, no_edge_fusion=args.nef, l_fusion=args.lf,
                    pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), mapper=args.mapper,
                    victory_condition=args.vc, threads=args.threads, seed=args.seed, ert=args.ert, live=args.live)
@@ -60,7 +67,8 @@ def _run(args) -> int:
     if not outcome.ok:
         print(f"error: {outcome.reason}", file=sys.stderr)
         return 2 if outcome.bad_input else 3
-    print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {args.arch if not args.spec else ' '.join(args.spec)}:")
+    target = f"your spec ({len(args.spec)} files)" if args.spec else (args.arch or "gemmini")
+    print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {target}:")
     print(outcome.mapping_text)
     print()
     print(f"Energy:      {outcome.energy_pj / 1e6:.2f} uJ")

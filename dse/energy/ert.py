@@ -19,9 +19,7 @@ estimates.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -29,6 +27,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from dse.files import write_atomic
 from dse.errors import EstimationError
 from dse.energy.compound import ComponentModel
 from dse.energy.estimators import Estimators
@@ -340,19 +339,7 @@ def read_accelergy_art(path: str | Path) -> EnergyAreaTables:
 
 
 def _atomic_write_yaml(path: str | Path, data: Mapping[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(data, fh, sort_keys=False, default_flow_style=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
 
 
 def write_ert_yaml(path: str | Path, tables: EnergyAreaTables) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from dse.errors import DseError
 from dse.hwdse.plan import RESULT_FORMAT, SweepJob
-from dse.report.timeloop_files import write_atomic
+from dse.files import write_atomic
 
 SWEEP_FILE = "sweep.json"
 LAYER_FILE = "dse-layer.json"

@@ -7,27 +7,12 @@ Every file is written atomically (temp file + rename).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from dse.files import write_atomic
 from dse.model.nest import ModelContext, ModelResult
 from dse.spec.mapping import dump_mapping_yaml
 from dse.spec.types import SpatialLevel, StorageLevel
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def map_txt(ctx: ModelContext, result: ModelResult) -> str:
@@ -186,4 +171,7 @@ def write_outputs(out_dir: Path, prefix: str, ctx: ModelContext, result: ModelRe
             p = out_dir / f"{prefix}{suffix}"
             fn(p, tables)
             written.append(p)
+    else:  # energies came from elsewhere (a stats file): an ERT/ART of an earlier run would be stale
+        for suffix in (".ERT.yaml", ".ART.yaml"):
+            (out_dir / f"{prefix}{suffix}").unlink(missing_ok=True)
     return written

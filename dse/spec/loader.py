@@ -101,11 +101,12 @@ def expand_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
     return out
 
 
-def load_spec(paths: Sequence[str | Path] | str | Path, variables: Mapping[str, Any] | None = None) -> Spec:
+def load_spec(paths: Sequence[str | Path] | str | Path, variables: Mapping[str, Any] | None = None,
+              defaults: Mapping[str, Any] | None = None) -> Spec:
     """Load and merge Timeloop v0.3/v0.4 YAML files into a typed, immutable :class:`Spec`.
 
-    ``variables`` override the files' ``variables`` (values may be numbers or
-    expression strings).  Any problem in the input raises
+    ``variables`` override the files' ``variables``; ``defaults`` only supply the ones the
+    files do not define (values may be numbers or expression strings).  Any problem in the input raises
     :class:`~dse.errors.SpecError` naming the file, key path and what is accepted.
     """
     overrides = dict(variables or {})
@@ -114,7 +115,7 @@ def load_spec(paths: Sequence[str | Path] | str | Path, variables: Mapping[str, 
     for path, from_dir in files:
         _collect(col, str(path), load_yaml(path), from_dir)
 
-    values = evaluate_variables(col.variables, overrides)
+    values = evaluate_variables(col.variables, overrides, defaults or {})
     warnings = list(col.warnings)
 
     architecture = None
@@ -225,19 +226,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def evaluate_variables(raw: Mapping[str, tuple[str, Any]], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Evaluate variables in file order; each may use earlier ones; ``overrides`` replace values in place.
+def evaluate_variables(raw: Mapping[str, tuple[str, Any]], overrides: Mapping[str, Any],
+                       defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate variables in file order; each may use earlier ones; ``overrides`` replace values in place;
+    ``defaults`` not defined by the files come first (the files' variables may use them).
 
     A string value that is not an expression (``"32nm"``) or is a single unknown
     name (``LPDDR4``) stays a string; an expression with operators over unknown
     names is an error.
     """
     out: dict[str, Any] = {}
-    items = [(name, file, value) for name, (file, value) in raw.items()]
+    items = [(name, "", value) for name, value in (defaults or {}).items() if name not in raw and name not in overrides]
+    items += [(name, file, value) for name, (file, value) in raw.items()]
     items += [(name, "", value) for name, value in overrides.items() if name not in raw]
     for name, file, value in items:
         if name in overrides:
             value, where = overrides[name], f"variable override {name}={overrides[name]!r}"
+        elif not file:
+            where = f"default variable {name}={value!r}"
         else:
             where = at(file, f"variables.{name}")
         out[name] = _variable_value(value, out, where)

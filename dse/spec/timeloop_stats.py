@@ -99,8 +99,10 @@ def parse_stats(path: str | Path) -> TimeloopStats:
             continue
         if in_pjc and "=" in line:
             k, v = line.split("=", 1)
-            pjc[k.strip()] = float(v)
-            continue
+            n = number_in(v)
+            if n is not None and v.strip() == v.strip().split()[0]:  # "Name = 0.123" only, not prose
+                pjc[k.strip()] = n
+                continue
         if ":" in line:
             k, v = line.split(":", 1)
             n = number_in(v)
@@ -187,3 +189,24 @@ def parse_map_txt(path: str | Path) -> tuple[MapTxtLevel, ...]:
     if not levels:
         raise DseError("no loop nest found", str(p), "Timeloop map.txt with 'Level [ DataSpace:size ... ]' headers and 'for X in [0:N)' loops")
     return tuple(levels)
+
+
+def stats_from_map_txt(path: str | Path) -> TimeloopStats:
+    """A map.txt loop nest as a :class:`TimeloopStats` with loops and kept data spaces only (no counts)."""
+    levels = parse_map_txt(path)
+    storage = [StatsLevel(i + 1, lvl.name, False, {}, lvl.loops, {},
+                          tuple(StatsDataSpace(k, {"Utilized instances (max)": 0}) for k in lvl.kept))
+               for i, lvl in enumerate(reversed(levels))]
+    return TimeloopStats(str(path), (StatsLevel(0, "compute", True, {}, (), {}, ()), *storage))
+
+
+def read_loop_nest(path: str | Path) -> TimeloopStats:
+    """The loop nest of a Timeloop ``stats.txt`` or ``map.txt`` (told apart by content)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise DseError("file not found", str(p), "a Timeloop stats.txt or map.txt") from None
+    if "Buffer and Arithmetic Levels" in text:
+        return parse_stats(p)
+    return stats_from_map_txt(p)

@@ -28,14 +28,13 @@ for KTQ / VScores, whose "Weights" (K, V) are activations that differ per sequen
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dse.files import write_atomic
 from dse.errors import DseError
 from dse.spec.types import DataSpace, Workload
 from dse.workloads.catalog import WORKLOADS_DIR, TransformerModel, get_model
@@ -273,13 +272,4 @@ def write_problem_yaml(layer_problem: LayerProblem, path: str | Path) -> Path:
         f"# Operations per instance {lp.macs_per_instance}, per model {lp.macs_per_model}.\n"
     )
     text = header + yaml.safe_dump(problem_document(lp), sort_keys=False, default_flow_style=None)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(target, text)
