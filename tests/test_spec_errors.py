@@ -241,3 +241,16 @@ def test_v03_bad_range_and_mesh(tmp_path):
     """
     msg = error_of([write(tmp_path, "a.yaml", arch)])
     assert "architecture.subtree[0].subtree[0].local[0].attributes" in msg and "meshX * meshY == 16" in msg
+
+
+def test_a_permutation_naming_a_dimension_twice_is_refused():
+    import pytest
+
+    from dse.errors import SpecError
+    from dse.spec.constraints import parse_permutation
+
+    assert parse_permutation(["E", "D", "L"], ("E", "D", "L"), "here") == ("E", "D", "L")
+    with pytest.raises(SpecError, match="names E more than once"):
+        parse_permutation(["E", "E", "L"], ("E", "D", "L"), "constraints.yaml: targets[0].permutation")
+    with pytest.raises(SpecError, match="more than once"):
+        parse_permutation("EEL", ("E", "D", "L"), "here")

@@ -203,7 +203,17 @@ def parse_factors(value: Any, where: str, variables: Mapping[str, Any] | None = 
 
 
 def parse_permutation(value: Any, dims: Sequence[str], where: str) -> tuple[str, ...]:
-    """``[E, D, L]``, ``"E D L"``, ``"E,D,L"`` or ``"EDL"`` -> ``("E", "D", "L")`` (inner to outer)."""
+    """``[E, D, L]``, ``"E D L"``, ``"E,D,L"`` or ``"EDL"`` -> ``("E", "D", "L")`` (inner to outer);
+    a dimension named twice is an error."""
+    perm = _permutation_names(value, dims, where)
+    twice = sorted({d for d in perm if perm.count(d) > 1})
+    if twice:
+        raise SpecError(f"permutation {list(perm)} names {', '.join(twice)} more than once", where=where,
+                        accepted="each dimension at most once, e.g. [E, D, L]")
+    return perm
+
+
+def _permutation_names(value: Any, dims: Sequence[str], where: str) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(x).strip() for x in value)
     if isinstance(value, str):

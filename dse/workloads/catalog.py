@@ -148,7 +148,7 @@ def get_model(name: str | TransformerModel, path: str | Path | None = None) -> T
             return e.model
     raise DseError(
         f"unknown model {name!r}",
-        where="model",
+        where="--model",
         accepted=", ".join(e.key for e in entries),
     )
 
