@@ -79,3 +79,10 @@ def test_reference_configs_validate_once_the_knobs_exist():
     if "rf_size" not in knobs or "OS" not in (knobs["dataflow"].choices or ()):
         pytest.skip("gemmini rf_size knob / OS dataflow not shipped yet")
     validate_configs(configs, "gemmini", "hw_configs.json")
+
+
+def test_repeated_configs_are_found_with_their_first_occurrence():
+    from dse.hwdse.configs import repeated
+
+    cfgs = [{"pe_rows": 16}, {"pe_rows": 8}, {"pe_rows": 16}, {"pe_rows": 16.0}, {"pe_rows": 8}]
+    assert repeated(cfgs) == [(0, 2), (1, 4)]  # 16.0 is a different value (and the knob check refuses floats)

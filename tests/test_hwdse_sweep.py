@@ -140,6 +140,7 @@ def test_summary_only_other_layer_set(reference_run, capsys, argv, words):
 @pytest.mark.parametrize("content,words", [
     ('[\n {"pe_rows": 16,\n  "pe_cols": }\n]', "line 3, column 14"),
     ("[]", "empty"),
+    ('[{"pe_rows": 16, "pe_rows": 8}]', "pe_rows given twice"),
     (None, "not found"),
     ('[{"pe_rows": 16, "pe_cols": 16, "accumulator_size": 16384, "scratchpad_size": 524288}, {"pe_rows": -4}]',
      "out of range"),

@@ -164,7 +164,7 @@ def _summary_only(args, layers, level) -> int:
 
 
 def _sweep(args, layers, level, argv) -> int:
-    from dse.hwdse.configs import load_configs, mixup
+    from dse.hwdse.configs import load_configs, mixup, repeated
     from dse.hwdse.plan import SweepSettings
     from dse.hwdse.sweep import SweepRequest, SweepStopped, run_sweep
     from dse.workloads import get_model
@@ -182,6 +182,9 @@ def _sweep(args, layers, level, argv) -> int:
     configs = load_configs(args.configs)
     if args.mixup:
         configs = mixup(configs)
+    for a, b in repeated(configs):
+        print(f"note: config [{b + args.init_idx}] is the same as [{a + args.init_idx}]; both are mapped",
+              file=sys.stderr)
     from dse.spec.library import canonical_arch
 
     settings = SweepSettings(arch=canonical_arch(args.arch), model=model, seq_len=args.seq_len, fusion_level=level,

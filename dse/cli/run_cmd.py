@@ -75,7 +75,10 @@ def _run(args) -> int:
     print(f"Cycles:      {outcome.cycles}")
     print(f"Utilization: {100 * outcome.utilization:.2f}%")
     print(f"EDP:         {outcome.edp_j_cycles:.3e} J*cycle")
-    print(f"pJ/MAC:      {outcome.pj_per_mac:.3f}")
+    from dse.workloads import MATMUL_LAYERS
+
+    per = "pJ/MAC:    " if args.layer in MATMUL_LAYERS else "pJ/op:     "  # softmax/layernorm do element ops
+    print(f"{per}  {outcome.pj_per_mac:.3f}")
     print(f"({outcome.evaluated} mappings evaluated in {outcome.wall_s:.2f} s; outputs in {out}/)")
     for note in outcome.notes:
         print(f"note: {note}")

@@ -27,8 +27,16 @@ def load_configs(path: str | Path) -> list[Config]:
         raise DseError(f"cannot read the config file ({err.strerror})", f"-c/--configs {p}", "a readable JSON file") from None
     except UnicodeDecodeError as err:
         raise DseError(f"the config file is not UTF-8 text (byte {err.start})", f"-c/--configs {p}", accepted) from None
+    def no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise DseError(f"key(s) {', '.join(twice)} given twice in one config", f"-c/--configs {p}",
+                           "each key once per config")
+        return dict(pairs)
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=no_repeated_keys)
     except json.JSONDecodeError as err:
         raise DseError(f"malformed JSON: {err.msg} at line {err.lineno}, column {err.colno}",
                        f"{p}:{err.lineno}:{err.colno}", accepted) from None
@@ -71,6 +79,19 @@ def dedupe(configs: list[Config]) -> list[Config]:
         if key not in seen:
             seen.add(key)
             out.append(cfg)
+    return out
+
+
+def repeated(configs: list[Config]) -> list[tuple[int, int]]:
+    """(first index, later index) of every config that repeats an earlier one."""
+    first: dict[str, int] = {}
+    out = []
+    for i, cfg in enumerate(configs):
+        key = _value_key(cfg)
+        if key in first:
+            out.append((first[key], i))
+        else:
+            first[key] = i
     return out
 
 
