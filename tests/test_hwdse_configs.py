@@ -85,4 +85,4 @@ def test_repeated_configs_are_found_with_their_first_occurrence():
     from dse.hwdse.configs import repeated
 
     cfgs = [{"pe_rows": 16}, {"pe_rows": 8}, {"pe_rows": 16}, {"pe_rows": 16.0}, {"pe_rows": 8}]
-    assert repeated(cfgs) == [(0, 2), (1, 4)]  # 16.0 is a different value (and the knob check refuses floats)
+    assert repeated(cfgs) == [(0, 2), (1, 4)]  # 16.0 is another JSON value, kept apart
