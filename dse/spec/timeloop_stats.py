@@ -74,13 +74,17 @@ def number_in(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def parse_stats(path: str | Path) -> TimeloopStats:
-    """Parse a Timeloop ``stats.txt``; :class:`DseError` if it is not one."""
+def _read(path: str | Path, accepted: str) -> tuple[Path, str]:
     p = Path(path)
     try:
-        text = p.read_text()
+        return p, p.read_text()
     except FileNotFoundError:
-        raise DseError("file not found", str(p), "a Timeloop stats.txt file") from None
+        raise DseError("file not found", str(p), accepted) from None
+
+
+def parse_stats(path: str | Path) -> TimeloopStats:
+    """Parse a Timeloop ``stats.txt``; :class:`DseError` if it is not one."""
+    p, text = _read(path, "a Timeloop stats.txt file")
     if "Buffer and Arithmetic Levels" not in text or "Summary Stats" not in text:
         raise DseError("not a Timeloop stats file (no 'Buffer and Arithmetic Levels' / 'Summary Stats' sections)",
                        str(p), "the timeloop-mapper.stats.txt or timeloop-model.stats.txt Timeloop writes")
@@ -164,11 +168,8 @@ class MapTxtLevel:
 
 def parse_map_txt(path: str | Path) -> tuple[MapTxtLevel, ...]:
     """Parse a Timeloop ``map.txt`` loop nest (levels outermost first, spatial loops included)."""
-    p = Path(path)
-    try:
-        lines = p.read_text().splitlines()
-    except FileNotFoundError:
-        raise DseError("file not found", str(p), "a Timeloop map.txt file") from None
+    p, text = _read(path, "a Timeloop map.txt file")
+    lines = text.splitlines()
     levels: list[MapTxtLevel] = []
     header = re.compile(r"^(\S+)\s*\[(.*)\]\s*$")
     name, kept, loops = None, (), []
@@ -202,11 +203,7 @@ def stats_from_map_txt(path: str | Path) -> TimeloopStats:
 
 def read_loop_nest(path: str | Path) -> TimeloopStats:
     """The loop nest of a Timeloop ``stats.txt`` or ``map.txt`` (told apart by content)."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise DseError("file not found", str(p), "a Timeloop stats.txt or map.txt") from None
+    p, text = _read(path, "a Timeloop stats.txt or map.txt")
     if "Buffer and Arithmetic Levels" in text:
         return parse_stats(p)
     return stats_from_map_txt(p)
