@@ -164,3 +164,12 @@ def test_dse_model_reads_a_map_txt_and_reproduces_the_run(tmp_path):
     ran = parse_stats(run_out / "timeloop-mapper.stats.txt").summary
     modelled = parse_stats(model_out / "timeloop-model.stats.txt").summary
     assert (ran["Energy"], ran["Cycles"], ran["Computes"]) == (modelled["Energy"], modelled["Cycles"], modelled["Computes"])
+
+
+def test_a_malformed_ert_is_one_line_with_its_position(tmp_path, capsys):
+    bad = tmp_path / "bad.ERT.yaml"
+    bad.write_text("ERT:\n  tables: [\n   - a: b\n")
+    assert main(["KTQ", "--ert", str(bad), "-o", str(tmp_path / "never")]) == 2
+    err = capsys.readouterr().err
+    assert "line 3, column 4: malformed YAML" in err and err.count("\n") == 1
+    assert not (tmp_path / "never").exists()

@@ -283,10 +283,9 @@ def node_name(accelergy_name: str) -> tuple[str, int]:
 
 
 def _load_yaml(path: str | Path) -> Any:
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise EstimationError(f"cannot read {path}: {err}", where=str(path)) from None
+    from dse.spec.yaml_io import load_yaml  # one-paragraph errors with line and column
+
+    return load_yaml(path)
 
 
 def read_accelergy_ert(path: str | Path) -> EnergyAreaTables:
