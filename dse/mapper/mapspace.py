@@ -404,7 +404,12 @@ def imperfect_columns(space: MapSpace, d: int) -> list[tuple[int, ...]]:
     Residual slot y with factor P (any value up to the fan-out size on a spatial slot; 2-16 and a few
     larger round values on a temporal slot) over inner slots factoring I (a divisor of the bound) and
     outer slots factoring N = ceil(bound / I / P) >= 2: the last of the N outer passes runs r = bound/I -
-    (N-1) P iterations of y.  Only combinations the model covers exactly (``check_factor_products``).
+    (N-1) P iterations of y.  Only combinations the model covers exactly (``check_factor_products``):
+    r >= 2 on a temporal slot, except on slot 0 (the innermost storage level, no fan-out below it),
+    where r = 1 is exact too -- no storage level has that loop among its steps, so a one-iteration
+    last pass cannot create reuse the model misses (brute-force checked: tests/test_imperfect_edges.py).
+    Without it Gemmini's Registers L=16 could not map L = 16 k + 1 at all (``L16,1`` under an outer
+    L of k + 1 is the only cover).  The loader's ``check_factor_products`` still asks r >= 2 there.
     """
     ctx = space.ctx
     n = int(ctx.bounds[d])
@@ -433,7 +438,7 @@ def imperfect_columns(space: MapSpace, d: int) -> list[tuple[int, ...]]:
                     continue
                 N = -(-Q // P)
                 r = Q - (N - 1) * P
-                if N < 2 or r < (1 if cap else 2):
+                if N < 2 or r < (1 if cap or y == 0 else 2):
                     continue
                 for outer in dim_factorizations(N, rules[y + 1:]):
                     if cap:
