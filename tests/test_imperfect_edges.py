@@ -55,9 +55,6 @@ def test_ktq_seq513_written_mapping_re_evaluates(tmp_path, monkeypatch):
     assert r.cycles == out.cycles and r.energy_pj == pytest.approx(out.energy_pj)
 
 
-@pytest.mark.xfail(reason="check_factor_products (dse/spec/mapping.py) still requires r >= 2 on every temporal "
-                          "loop; r = 1 on the innermost slot is exact (test below) and the mapper emits it",
-                   strict=False)
 def test_ktq_seq513_written_mapping_loads(tmp_path):
     from dse.spec.mapping import load_mapping
 

@@ -409,7 +409,7 @@ def imperfect_columns(space: MapSpace, d: int) -> list[tuple[int, ...]]:
     where r = 1 is exact too -- no storage level has that loop among its steps, so a one-iteration
     last pass cannot create reuse the model misses (brute-force checked: tests/test_imperfect_edges.py).
     Without it Gemmini's Registers L=16 could not map L = 16 k + 1 at all (``L16,1`` under an outer
-    L of k + 1 is the only cover).  The loader's ``check_factor_products`` still asks r >= 2 there.
+    L of k + 1 is the only cover).  The loader's ``check_factor_products`` accepts the same.
     """
     ctx = space.ctx
     n = int(ctx.bounds[d])

@@ -147,7 +147,8 @@ def covered_extent(loops: Sequence[tuple[str, int, int | None]]) -> int:
 
 def check_factor_products(mapping: Mapping, arch: Architecture, workload: Workload, where: str = "mapping") -> None:
     """Factors must cover each dimension exactly; residuals: at most one per dimension, on a loop that has an
-    outer loop of the same dimension, 2 <= r < factor on temporal loops (1 <= r < factor on spatial loops,
+    outer loop of the same dimension, 2 <= r < factor on temporal loops (1 <= r on the innermost storage
+    level when no fan-out is below it; 1 <= r < factor on spatial loops,
     with at most one temporal loop of the dimension outside, of factor >= 3), and only on dimensions that
     every data space indexes directly (a rank of that dimension alone).  These keep the model exact
     (docs/model.md, *Imperfect factorization*)."""
@@ -166,9 +167,15 @@ def check_factor_products(mapping: Mapping, arch: Architecture, workload: Worklo
                                "a residual (imperfect factor) on at most one loop per dimension")
         i, (name, f, r) = res[0]
         spatial = name in {s.name for s in arch.spatial_levels}
-        if i == 0 or not (1 if spatial else 2) <= r < f:
+        # r = 1 is exact on spatial loops and on the innermost storage level when no fan-out is below it:
+        # no level has that loop among its steps, so a one-iteration last pass hides no reuse
+        nodes = list(arch.nodes)
+        innermost = arch.storage_levels[-1]
+        bottom = name == innermost.name and not any(isinstance(n, SpatialLevel) for n in nodes[nodes.index(innermost):])
+        lowest = 1 if spatial or bottom else 2
+        if i == 0 or not lowest <= r < f:
             raise MappingError(f"residual {d}={f},{r} at {name} is not supported", where,
-                               f"an outer loop of {d} above it and {'1' if spatial else '2'} <= residual < factor")
+                               f"an outer loop of {d} above it and {lowest} <= residual < factor")
         if spatial:
             # an instance past the residual skips the last outer iteration; with a single temporal outer loop
             # of factor 2 (or several temporal outer loops) that loop can degenerate to one iteration and
