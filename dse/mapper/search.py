@@ -6,10 +6,14 @@ changes reuse (one order per reuse signature), x every free keep/bypass choice,
 evaluated in numpy batches.  Deterministic, no luck involved: it finds the
 optimum of the perfect-factorization map-space under the given metrics.
 ``exhaustive``: the same with every loop order.  ``random`` / ``random_pruned``:
-seeded uniform sampling of factorizations (unpruned / pruned) and orders until
-``search_size``, ``victory_condition`` (consecutive valid mappings without
-improvement) or ``timeout``.  ``hybrid``: seeded random factorizations, each
-with all its loop orders (Timeloop's hybrid idea).
+seeded sampling of factorizations (unpruned: each dimension independently; pruned:
+dimension by dimension among the choices that still fit buffers and fan-outs, or
+uniformly from the listed fitting ones when they are few) with one random loop order
+per mapping, until ``search_size`` valid mappings, ``victory_condition`` (consecutive
+valid mappings without improvement) or ``timeout`` (consecutive invalid ones).
+``hybrid``: seeded pruned factorizations, each with all its loop orders, or 32
+(``max_permutations_per_if_visit``) random ones of them when more (Timeloop's hybrid
+idea).  The random searches never list the whole map-space: memory is O(batch).
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dse.errors import DseError, NoValidMappingError
-from dse.mapper.mapspace import (RES_SHIFT, MapSpace, batch_row_to_mapping, build_mapspace, dim_factorizations,
-                                 enumerate_factors, expand_batches, explain_empty, imperfect_columns)
+from dse.mapper.mapspace import (RES_SHIFT, MapSpace, _fits, _split_xy, batch_row_to_mapping, build_mapspace, decode,
+                                 dim_factorizations, enumerate_factors, expand_batches, explain_empty,
+                                 imperfect_columns, level_orders)
 from dse.mapper.local import LocalSearch
 from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
 from dse.spec.types import Constraint, MapperOptions
@@ -191,9 +196,8 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
         if stopped == "exhausted" or best.evaluated == 0 or algo not in ("random",):
             raise NoValidMappingError(f"no valid mapping for {ctx.workload.name} on {ctx.arch.name}: {explain_empty(space)}",
                                       "mapper", "a larger buffer, fewer or looser constraints, or another architecture")
-        exists = any(f is None or len(f) for f in (enumerate_factors(space, k, max_rows=EXACT_MAX_INTERMEDIATE)
-                                                      for k in space.keep_options[:4]))
-        why = ("valid mappings do exist: the sampling just did not reach one" if exists else explain_empty(space))
+        why = ("valid mappings do exist: the sampling just did not reach one" if _fitting_exists(space)
+               else explain_empty(space))
         raise NoValidMappingError(f"the {algo} search evaluated {best.evaluated} mappings and none was valid "
                                   f"(stopped by {stopped}); {why}", "mapper",
                                   "a larger timeout (consecutive invalid mappings allowed) or search_size, "
@@ -407,49 +411,240 @@ def _metric_check(metrics: Sequence[str]) -> None:
             raise DseError(f"unknown optimization metric '{m}'", "mapper.optimization_metrics", ", ".join(METRICS))
 
 
+RANDOM_BATCH = 256  # mappings per evaluated batch in the random searches
+PRUNED_CANDIDATES = 32  # candidate factorizations of one dimension tried at once per sampled row
+PRUNED_ROUNDS = 4  # rounds of candidates before a sampled row is given up (counted as an invalid mapping)
+POOL_MAX_ROWS = 16_384  # a keep option's pruned factorizations are listed (exact uniform sampling) up to this
+POOL_BUDGET_ROWS = 131_072  # ... while all listed keep options together stay within this many rows
+EMPTY_AFTER = 4_096  # sampled rows of a keep option without a single fit: treated as empty
+HYBRID_ORDERS = 32  # loop orders per factorization in hybrid (max_permutations_per_if_visit overrides)
+
+
+class _Orders:
+    """Loop-order candidates of a level (:func:`level_orders`, one order per reuse signature) as rank
+    rows, cached per (level, active dimensions); sampled per mapping instead of expanding every combination."""
+
+    def __init__(self, space: MapSpace):
+        self.space = space
+        self.cache: dict[tuple[int, bytes], np.ndarray] = {}
+
+    def ranks(self, k: int, active: np.ndarray) -> np.ndarray:
+        """[O, D] rank rows (0 = innermost, inactive dims outermost) of level k with ``active`` [D] dims."""
+        key = (k, np.asarray(active, dtype=bool).tobytes())
+        got = self.cache.get(key)
+        if got is None:
+            ctx = self.space.ctx
+            D = len(ctx.dims)
+            act = frozenset(ctx.dims[d] for d in range(D) if active[d])
+            rows = []
+            for o in level_orders(self.space, k, act, False):
+                r = np.arange(D, dtype=np.int64) + D
+                for pos, dname in enumerate(o):
+                    r[ctx.dims.index(dname)] = pos
+                rows.append(r)
+            got = self.cache[key] = np.array(rows, dtype=np.int64)
+        return got
+
+    def sample(self, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One random loop order per level for each row of ``active`` [N, K, D] -> ranks [N, K, D]."""
+        n, K, D = active.shape
+        rank = np.empty((n, K, D), dtype=np.int64)
+        for k in range(K):
+            pats, inv = np.unique(active[:, k, :], axis=0, return_inverse=True)
+            inv = inv.reshape(-1)
+            for u in range(len(pats)):
+                rows = np.nonzero(inv == u)[0]
+                opts = self.ranks(k, pats[u])
+                rank[rows, k, :] = opts[rng.integers(0, len(opts), size=len(rows))] if len(opts) > 1 else opts[0]
+        return rank
+
+    def combos(self, active: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+        """Every combination of level orders of one factorization (``active`` [K, D]), or ``cap`` distinct
+        random ones when there are more -> ranks [P, K, D]."""
+        per_level = [self.ranks(k, active[k]) for k in range(active.shape[0])]
+        counts = [len(p) for p in per_level]
+        total = 1
+        for c in counts:
+            total *= c
+        if total <= cap:
+            idx = np.array(np.unravel_index(np.arange(total), counts)).T  # [P, K]
+        else:
+            idx = np.unique(np.stack([rng.integers(0, c, size=cap) for c in counts], axis=1), axis=0)
+        return np.stack([per_level[k][idx[:, k]] for k in range(len(per_level))], axis=1)
+
+
+class _FactorSampler:
+    """Random factorizations [N, n_slots, D] (encoded, see :func:`decode`) without listing the map-space.
+
+    Unpruned: every dimension's factorization drawn independently.  Pruned: a keep option whose
+    fitting factorizations are few is listed once (``enumerate_factors``, capped) and sampled
+    uniformly; otherwise the dimensions are drawn one after the other (most constrained first),
+    each among ``PRUNED_CANDIDATES`` random factorizations that still fit the buffers and fan-outs
+    with the dimensions placed so far (the pruning ``enumerate_factors`` does), so memory stays
+    O(batch) whatever the size of the space.
+    """
+
+    def __init__(self, space: MapSpace):
+        ctx = space.ctx
+        n_slots = len(space.slots)
+        self.space = space
+        self.per_dim = [np.array(dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
+                                 + (imperfect_columns(space, d) if space.imperfect else []),
+                                 dtype=np.int64).reshape(-1, n_slots) for d in range(len(ctx.dims))]
+        self.empty = any(len(p) == 0 for p in self.per_dim)
+        self.size = int(np.prod([len(p) for p in self.per_dim], dtype=float))
+        self.base = np.ones((n_slots, len(ctx.dims)), dtype=np.int64)
+        for d, p in enumerate(self.per_dim):
+            if len(p) == 1:
+                self.base[:, d] = p[0]
+        self.order = [d for d in sorted(range(len(ctx.dims)), key=lambda d: len(self.per_dim[d]))
+                      if len(self.per_dim[d]) > 1]
+        # per keep option: None (not looked at yet), an array (listed pool) or "sample"
+        self.pools: list[np.ndarray | str | None] = [None] * len(space.keep_options)
+        self.pooled = 0
+        self.tried = [0] * len(space.keep_options)
+        self.fitted = [0] * len(space.keep_options)
+
+    def unpruned(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.stack([p[rng.integers(0, len(p), size=n)] for p in self.per_dim], axis=2)
+
+    def live_keeps(self) -> list[int]:
+        """Keep options not known to be empty."""
+        out = []
+        for i, pool in enumerate(self.pools):
+            if isinstance(pool, np.ndarray) and not len(pool):
+                continue
+            if isinstance(pool, str) and self.fitted[i] == 0 and self.tried[i] >= EMPTY_AFTER:
+                continue
+            out.append(i)
+        return out
+
+    def pruned(self, ki: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``n`` fitting factorizations for keep option ``ki`` (fewer when sampled rows find no fit)."""
+        keep = self.space.keep_options[ki]
+        if self.pools[ki] is None:
+            fac = enumerate_factors(self.space, keep, max_rows=POOL_MAX_ROWS)
+            if fac is not None and self.pooled + len(fac) <= POOL_BUDGET_ROWS:
+                self.pools[ki] = fac
+                self.pooled += len(fac)
+            else:
+                self.pools[ki] = "sample"
+        pool = self.pools[ki]
+        if isinstance(pool, np.ndarray):
+            return pool[rng.integers(0, len(pool), size=n)] if len(pool) else pool
+        cur = np.broadcast_to(self.base, (n,) + self.base.shape).copy()
+        alive = np.ones(n, dtype=bool)
+        for d in self.order:
+            f = self.per_dim[d]
+            pending = np.nonzero(alive)[0]
+            exact = len(f) <= PRUNED_CANDIDATES  # few candidates: try them all, once
+            for _ in range(1 if exact else PRUNED_ROUNDS):
+                if not len(pending):
+                    break
+                if exact:
+                    pick = np.broadcast_to(np.arange(len(f)), (len(pending), len(f)))
+                else:
+                    pick = rng.integers(0, len(f), size=(len(pending), PRUNED_CANDIDATES))
+                cand = np.repeat(cur[pending], pick.shape[1], axis=0)
+                cand[:, :, d] = f[pick.reshape(-1)]
+                ok = _fits(self.space, keep, cand).reshape(pick.shape)
+                got = ok.any(axis=1)
+                j = np.where(ok, rng.random(ok.shape), -1.0).argmax(axis=1)  # uniform among the fitting ones
+                rows = pending[got]
+                cur[rows, :, d] = f[pick[got, j[got]]]
+                pending = pending[~got]
+            alive[pending] = False
+        self.tried[ki] += n
+        self.fitted[ki] += int(alive.sum())
+        return cur[alive]
+
+
+def _layout(space: MapSpace, fac: np.ndarray):
+    """Encoded factor rows -> (temporal, spatial_x, spatial_y, res_t, res_s) arrays of a batch."""
+    ctx = space.ctx
+    K, D, n = ctx.n_levels, len(ctx.dims), len(fac)
+    t_slot = [i for i, s in enumerate(space.slots) if s.kind == "temporal"]
+    t_level = [space.slots[i].index for i in t_slot]
+    s_slot = [i for i, s in enumerate(space.slots) if s.kind == "spatial"]
+    s_fan = [space.slots[i].index for i in s_slot]
+    f, res = decode(fac)
+    temporal = np.ones((n, K, D), dtype=np.int64)
+    temporal[:, t_level, :] = f[:, t_slot, :]
+    spatial = np.ones((n, len(ctx.fanouts), D), dtype=np.int64)
+    if s_slot:
+        spatial[:, s_fan, :] = f[:, s_slot, :]
+    sx, sy = _split_xy(space, spatial)
+    res_t = res_s = None
+    if res.any():
+        res_t = np.zeros((n, K, D), dtype=np.int64)
+        res_t[:, t_level, :] = res[:, t_slot, :]
+        res_s = np.zeros((n, len(ctx.fanouts), D), dtype=np.int64)
+        if s_slot:
+            res_s[:, s_fan, :] = res[:, s_slot, :]
+    return temporal, sx, sy, res_t, res_s
+
+
+def _random_batch(space: MapSpace, keep: np.ndarray, fac: np.ndarray, orders: _Orders, rng: np.random.Generator,
+                  per_factorization: int, limit: int) -> MappingBatch:
+    """A batch of the factorizations ``fac`` with sampled loop orders: one random order each, or
+    (``per_factorization`` > 1, hybrid) up to that many of each one's orders; at most ``limit`` rows."""
+    temporal, sx, sy, res_t, res_s = _layout(space, fac)
+    if per_factorization > 1:
+        parts = [orders.combos(temporal[i] > 1, per_factorization, rng) for i in range(len(fac))]
+        rows = np.repeat(np.arange(len(fac)), [len(p) for p in parts])[:limit]
+        rank = np.concatenate(parts)[:limit]
+    else:
+        rows = np.arange(min(len(fac), limit))
+        rank = orders.sample(temporal[rows] > 1, rng)
+    pick = lambda a: None if a is None else a[rows]
+    kb = np.broadcast_to(keep, (len(rows),) + keep.shape)
+    return MappingBatch(temporal[rows], rank, sx[rows], sy[rows], kb, pick(res_t), pick(res_s))
+
+
 def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, deadline, progress, algo) -> tuple[str, int]:
+    """Seeded sampling, Timeloop's stopping rules: ``search_size`` valid mappings, ``timeout`` consecutive
+    invalid ones (a pruned sample that finds no fitting factorization counts as one), ``victory_condition``
+    consecutive valid ones without improvement.  Memory is O(batch): factorizations are drawn dimension
+    by dimension and loop orders per mapping, never listed for the whole space."""
     rng = np.random.default_rng(options.seed)
     limit = options.search_size or 20000
     vc = options.victory_condition
-    pruned = algo in ("random_pruned", "hybrid")
-    keep_opts = space.keep_options
-    if pruned:
-        pools = [(keep, enumerate_factors(space, keep)) for keep in keep_opts]
-        pools = [(k, f) for k, f in pools if len(f)]
-        if not pools:
-            return "exhausted", 0
-        size = sum(len(f) for _, f in pools)
-    else:
-        n_slots = len(space.slots)
-        per_dim = [np.array(dim_factorizations(int(ctx.bounds[d]), [space.rules[s][d] for s in range(n_slots)])
-                            + (imperfect_columns(space, d) if space.imperfect else []),
-                            dtype=np.int64).reshape(-1, n_slots) for d in range(len(ctx.dims))]
-        if any(len(p) == 0 for p in per_dim):
-            return "exhausted", 0
-        size = int(np.prod([len(p) for p in per_dim], dtype=float))
-    drawn = 0
     timeout = options.timeout if options.timeout is not None else 1000  # Timeloop's default
+    pruned = algo in ("random_pruned", "hybrid")
+    extra = options.extra or {}
+    per_fac = 1
+    if algo == "hybrid":
+        per_fac = int(extra.get("max_permutations_per_if_visit", extra.get("max-permutations-per-if-visit",
+                                                                            HYBRID_ORDERS)) or HYBRID_ORDERS)
+    keep_opts = space.keep_options
+    sampler = _FactorSampler(space)
+    if sampler.empty:
+        return "exhausted", 0
+    orders = _Orders(space)
+    size = sampler.size
+    drawn = 0
     while best.valid < limit:
-        n = min(256, limit - best.valid)
+        n = min(RANDOM_BATCH, limit - best.valid)
+        if timeout:
+            n = max(1, min(n, timeout - best.invalid_streak))  # stop exactly after `timeout` invalid ones
         if pruned:
-            pi = int(rng.integers(len(pools)))
-            keep, fac_pool = pools[pi]
-            fac = fac_pool[rng.integers(0, len(fac_pool), size=n if algo != "hybrid" else max(1, n // 32))]
+            live = sampler.live_keeps()
+            if not live:
+                return "exhausted", size
+            ki = live[int(rng.integers(len(live)))]
+            keep = keep_opts[ki]
+            want = n if per_fac == 1 else max(1, n // per_fac)
+            fac = sampler.pruned(ki, want, rng)
+            best.invalid_streak += want - len(fac)  # samples that fit nowhere: invalid mappings
         else:
             keep = keep_opts[int(rng.integers(len(keep_opts)))]
-            fac = np.stack([p[rng.integers(0, len(p), size=n)] for p in per_dim], axis=2)
-        for batch, r_i, p_i in expand_batches(space, keep, fac, all_permutations=False):
-            if algo != "hybrid":
-                pick = rng.integers(0, batch.size, size=min(batch.size, n))
-                batch = batch.rows(pick)
-                order = drawn + np.arange(len(pick))
-            else:
-                order = drawn + np.arange(batch.size)
-            best.offer(ctx, batch, order)
+            fac = sampler.unpruned(n, rng)
+        if len(fac):
+            batch = _random_batch(space, keep, fac, orders, rng, per_fac, n)
+            best.offer(ctx, batch, drawn + np.arange(batch.size))
             drawn += batch.size
-            if progress:
-                progress(best.evaluated, best.valid, best.key[0] if best.key else None)
-            break
+        if progress:
+            progress(best.evaluated, best.valid, best.key[0] if best.key else None)
         if deadline and time.monotonic() > deadline:
             return "time_limit", size
         if timeout and best.invalid_streak >= timeout:
@@ -457,6 +652,21 @@ def _random_search(ctx, space: MapSpace, options: MapperOptions, best: _Best, de
         if vc and best.key is not None and best.since_improvement >= vc:
             return "victory_condition", size
     return "search_size", size
+
+
+def _fitting_exists(space: MapSpace) -> bool:
+    """Whether some factorization fits (bounded work: pruned sampling, then a capped listing; unknown = True)."""
+    sampler = _FactorSampler(space)
+    if sampler.empty:
+        return False
+    rng = np.random.default_rng(0)
+    for ki in range(min(4, len(space.keep_options))):
+        if len(sampler.pruned(ki, RANDOM_BATCH, rng)):
+            return True
+        fac = enumerate_factors(space, space.keep_options[ki], max_rows=POOL_MAX_ROWS)
+        if fac is None or len(fac):
+            return True
+    return False
 
 
 def default_workers() -> int:
