@@ -219,15 +219,11 @@ def test_local_search_toggles_free_keep_choices(monkeypatch):
     assert polish.best.edp_j_cycles == pytest.approx(exhaustive.best.edp_j_cycles, rel=1e-12)
 
 
-def test_timeout_is_timeloops_consecutive_invalid_mappings():
-    # Unpruned random sampling of BERT-large KQV on gemmini: almost every sample overflows a buffer.
+def test_random_pruned_search_size_counts_valid_mappings():
+    # (timeout = consecutive invalid mappings: tests/test_mapper_random_memory.py, with a utilization
+    # floor no mapping reaches, so every sample is invalid whatever the sampler)
     spec = gemmini_spec("KQV")
     ctx = make_context(spec.architecture, spec.workload, GEMMINI_ERT)
-    with pytest.raises(NoValidMappingError) as err:
-        search(ctx, spec.constraints, MapperOptions(algorithm="random", search_size=2000, timeout=50, seed=1))
-    msg = err.value.format()
-    assert "evaluated 50 mappings and none was valid (stopped by timeout)" in msg
-    assert "valid mappings do exist" in msg and "random_pruned" in msg
     # random_pruned samples only mappings that fit: search_size counts valid mappings
     r = search(ctx, spec.constraints, MapperOptions(algorithm="random_pruned", search_size=300, timeout=50, seed=1))
     assert r.stopped_by == "search_size" and r.valid == 300
