@@ -553,28 +553,53 @@ def level_orders(space: MapSpace, k: int, active: frozenset[str], all_permutatio
     return out
 
 
-def expand_batches(space: MapSpace, keep: np.ndarray, fac: np.ndarray, all_permutations: bool,
-                   chunk: int = 65536) -> Iterator[tuple[MappingBatch, np.ndarray, np.ndarray]]:
-    """Yield (batch, factor-row index, permutation-choice index) chunks covering every permutation candidate."""
+def factor_layout(space: MapSpace, fac: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Encoded factor rows [N, slots, D] -> temporal [N, K, D] and spatial [N, F, D] factors, and their
+    residuals (``None`` when no row has one)."""
     ctx = space.ctx
-    K, D = ctx.n_levels, len(ctx.dims)
+    K, D, n = ctx.n_levels, len(ctx.dims), len(fac)
     t_slot = [i for i, s in enumerate(space.slots) if s.kind == "temporal"]
     t_level = [space.slots[i].index for i in t_slot]
     s_slot = [i for i, s in enumerate(space.slots) if s.kind == "spatial"]
     s_fan = [space.slots[i].index for i in s_slot]
     fac, res = decode(fac)
-    temporal = np.ones((len(fac), K, D), dtype=np.int64)
+    temporal = np.ones((n, K, D), dtype=np.int64)
     temporal[:, t_level, :] = fac[:, t_slot, :]
-    spatial = np.ones((len(fac), len(ctx.fanouts), D), dtype=np.int64)
+    spatial = np.ones((n, len(ctx.fanouts), D), dtype=np.int64)
     if s_slot:
         spatial[:, s_fan, :] = fac[:, s_slot, :]
-    imperfect = bool(res.any())
-    if imperfect:
-        res_t = np.zeros((len(fac), K, D), dtype=np.int64)
-        res_t[:, t_level, :] = res[:, t_slot, :]
-        res_s = np.zeros((len(fac), len(ctx.fanouts), D), dtype=np.int64)
-        if s_slot:
-            res_s[:, s_fan, :] = res[:, s_slot, :]
+    if not res.any():
+        return temporal, spatial, None, None
+    res_t = np.zeros((n, K, D), dtype=np.int64)
+    res_t[:, t_level, :] = res[:, t_slot, :]
+    res_s = np.zeros((n, len(ctx.fanouts), D), dtype=np.int64)
+    if s_slot:
+        res_s[:, s_fan, :] = res[:, s_slot, :]
+    return temporal, spatial, res_t, res_s
+
+
+def order_ranks(space: MapSpace, k: int, active: np.ndarray, all_permutations: bool) -> np.ndarray:
+    """Level k's loop-order candidates (:func:`level_orders`) for the ``active`` [D] dimensions as rank
+    rows [O, D]: 0 = innermost, inactive dimensions outermost."""
+    ctx = space.ctx
+    D = len(ctx.dims)
+    act = frozenset(ctx.dims[d] for d in range(D) if active[d])
+    rows = []
+    for o in level_orders(space, k, act, all_permutations):
+        r = np.arange(D, dtype=np.int64) + D
+        for pos, dname in enumerate(o):
+            r[ctx.dims.index(dname)] = pos
+        rows.append(r)
+    return np.array(rows, dtype=np.int64)
+
+
+def expand_batches(space: MapSpace, keep: np.ndarray, fac: np.ndarray, all_permutations: bool,
+                   chunk: int = 65536) -> Iterator[tuple[MappingBatch, np.ndarray, np.ndarray]]:
+    """Yield (batch, factor-row index, permutation-choice index) chunks covering every permutation candidate."""
+    K = space.ctx.n_levels
+    temporal, spatial, res_t, res_s = factor_layout(space, fac)
+    imperfect = res_t is not None
     active = temporal > 1  # [N, K, D]
     # group rows by their active pattern; each group shares the permutation candidates
     key = np.packbits(active.reshape(len(fac), -1), axis=1)
@@ -583,17 +608,7 @@ def expand_batches(space: MapSpace, keep: np.ndarray, fac: np.ndarray, all_permu
     for g in range(group_of.max() + 1 if len(fac) else 0):
         rows = np.nonzero(group_of == g)[0]
         pattern = active[rows[0]]
-        per_level = []
-        for k in range(K):
-            act = frozenset(ctx.dims[d] for d in range(D) if pattern[k, d])
-            orders = level_orders(space, k, act, all_permutations)
-            ranks = []
-            for o in orders:
-                r = np.arange(D, dtype=np.int64) + D  # inactive dims outermost
-                for pos, dname in enumerate(o):
-                    r[ctx.dims.index(dname)] = pos
-                ranks.append(r)
-            per_level.append(np.array(ranks))
+        per_level = [order_ranks(space, k, pattern[k], all_permutations) for k in range(K)]
         combos = list(product(*[range(len(p)) for p in per_level]))
         combo_ranks = np.stack([np.stack([per_level[k][c[k]] for k in range(K)]) for c in combos])  # [P, K, D]
         P = len(combos)

@@ -26,9 +26,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dse.errors import DseError, NoValidMappingError
-from dse.mapper.mapspace import (RES_SHIFT, MapSpace, _fits, _split_xy, batch_row_to_mapping, build_mapspace, decode,
+from dse.mapper.mapspace import (RES_SHIFT, MapSpace, _fits, _split_xy, batch_row_to_mapping, build_mapspace,
                                  dim_factorizations, enumerate_factors, expand_batches, explain_empty,
-                                 imperfect_columns, level_orders)
+                                 factor_layout, imperfect_columns, order_ranks)
 from dse.mapper.local import LocalSearch
 from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
 from dse.spec.types import Constraint, MapperOptions
@@ -433,16 +433,7 @@ class _Orders:
         key = (k, np.asarray(active, dtype=bool).tobytes())
         got = self.cache.get(key)
         if got is None:
-            ctx = self.space.ctx
-            D = len(ctx.dims)
-            act = frozenset(ctx.dims[d] for d in range(D) if active[d])
-            rows = []
-            for o in level_orders(self.space, k, act, False):
-                r = np.arange(D, dtype=np.int64) + D
-                for pos, dname in enumerate(o):
-                    r[ctx.dims.index(dname)] = pos
-                rows.append(r)
-            got = self.cache[key] = np.array(rows, dtype=np.int64)
+            got = self.cache[key] = order_ranks(self.space, k, active, False)
         return got
 
     def sample(self, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -561,26 +552,8 @@ class _FactorSampler:
 
 def _layout(space: MapSpace, fac: np.ndarray):
     """Encoded factor rows -> (temporal, spatial_x, spatial_y, res_t, res_s) arrays of a batch."""
-    ctx = space.ctx
-    K, D, n = ctx.n_levels, len(ctx.dims), len(fac)
-    t_slot = [i for i, s in enumerate(space.slots) if s.kind == "temporal"]
-    t_level = [space.slots[i].index for i in t_slot]
-    s_slot = [i for i, s in enumerate(space.slots) if s.kind == "spatial"]
-    s_fan = [space.slots[i].index for i in s_slot]
-    f, res = decode(fac)
-    temporal = np.ones((n, K, D), dtype=np.int64)
-    temporal[:, t_level, :] = f[:, t_slot, :]
-    spatial = np.ones((n, len(ctx.fanouts), D), dtype=np.int64)
-    if s_slot:
-        spatial[:, s_fan, :] = f[:, s_slot, :]
+    temporal, spatial, res_t, res_s = factor_layout(space, fac)
     sx, sy = _split_xy(space, spatial)
-    res_t = res_s = None
-    if res.any():
-        res_t = np.zeros((n, K, D), dtype=np.int64)
-        res_t[:, t_level, :] = res[:, t_slot, :]
-        res_s = np.zeros((n, len(ctx.fanouts), D), dtype=np.int64)
-        if s_slot:
-            res_s[:, s_fan, :] = res[:, s_slot, :]
     return temporal, sx, sy, res_t, res_s
 
 
