@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -62,3 +63,9 @@ def check_positive(value: int | None, where: str, meaning: str, minimum: int = 1
     """``value`` (if given) is an integer >= ``minimum``."""
     if value is not None and value < minimum:
         raise DseError(f"{meaning} must be >= {minimum}, got {value}", where, f"an integer >= {minimum}")
+
+
+def invoked_as(console_script: str, script: str) -> str:
+    """``console_script`` (e.g. ``dse-run``) if that is how we were started, else ``script`` (``run.py``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return console_script if name.startswith(console_script) else script

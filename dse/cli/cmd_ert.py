@@ -25,7 +25,7 @@ from dse.energy.ert import (
 )
 from dse.energy.estimators import Estimators
 from dse.errors import DseError
-from dse.cli.args import parse_assignments
+from dse.cli.args import check_output_file, parse_assignments
 
 
 def arch_root() -> Path:
@@ -113,8 +113,6 @@ def area_rows(tables: EnergyAreaTables, sources: bool) -> tuple[list[str], list[
 def run(args: argparse.Namespace) -> int:
     """Load, estimate, apply overrides, print (and optionally write) the tables."""
     from dse.spec.loader import load_spec
-
-    from dse.cli.args import check_output_file
 
     for path, flag in ((args.write_ert, "--write-ert"), (args.write_art, "--write-art")):
         if path:

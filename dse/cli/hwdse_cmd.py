@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _prog() -> str:
     """How the user started us, for help and the resume hint: ``hwdse_run.py`` or ``dse-hwdse``."""
-    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    return "dse-hwdse" if name.startswith("dse-hwdse") else "hwdse_run.py"
+    from dse.cli.args import invoked_as
+
+    return invoked_as("dse-hwdse", "hwdse_run.py")
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -195,8 +196,7 @@ def _sweep(args, layers, level, argv) -> int:
                        out=Path(args.out), init_idx=args.init_idx, workers=args.workers or os.cpu_count() or 1,
                        scheduler=args.scheduler, ignore_heads=args.ignore_heads, blocks=args.blocks,
                        metric=args.metric, live=args.live, progress=not args.quiet,
-                       resume_hint=("dse-hwdse " if _prog() == "dse-hwdse" else "python hwdse_run.py ")
-                       + shlex.join(argv))
+                       resume_hint=("" if _prog() == "dse-hwdse" else "python ") + _prog() + " " + shlex.join(argv))
     try:
         report = run_sweep(req)
     except SweepStopped as stop:

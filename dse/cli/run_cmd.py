@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dse.cli.errors import run_guarded
 from dse.errors import DseError
-from dse.cli.args import check_output_folder, check_positive, parse_assignments, typed
+from dse.cli.args import check_output_folder, check_positive, invoked_as, parse_assignments, typed
 
 
 def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
@@ -41,8 +41,7 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    prog = "dse-run" if sys.argv and Path(sys.argv[0]).name.startswith("dse-run") else "run.py"
-    args = build_parser(prog).parse_args(argv)
+    args = build_parser(invoked_as("dse-run", "run.py")).parse_args(argv)
     return run_guarded(lambda: _run(args))
 
 

@@ -71,17 +71,6 @@ def mixup(configs: list[Config]) -> list[Config]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
 
 
-def dedupe(configs: list[Config]) -> list[Config]:
-    """``configs`` without repeated configs (first occurrence kept)."""
-    out, seen = [], set()
-    for cfg in configs:
-        key = _value_key(cfg)
-        if key not in seen:
-            seen.add(key)
-            out.append(cfg)
-    return out
-
-
 def repeated(configs: list[Config]) -> list[tuple[int, int]]:
     """(first index, later index) of every config that repeats an earlier one."""
     first: dict[str, int] = {}

@@ -130,9 +130,7 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
             for job, rec in backend:
                 if "error" in rec:
                     if new_folder and not ran and not reused:  # bad input before any result: leave no trace
-                        backend.close()
                         store.discard()
-                        new_folder = False
                     raise DseError(rec["error"])
                 store.save(job, rec)
                 ran += 1

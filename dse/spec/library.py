@@ -11,12 +11,11 @@ spec variables; no architecture has Python code.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Mapping
-
-import math
 
 import yaml
 
