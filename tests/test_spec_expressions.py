@@ -95,3 +95,67 @@ def test_yaml_dialect():
     assert data["e"].tag == "!Component" and data["e"]["class"] == "SRAM"
     assert data["m"] == {"x": 1, "y": 2}
     assert math.isinf(loads_yaml("x: .inf")["x"])
+
+
+@pytest.mark.parametrize("text,what", [
+    ("9**9**9", "exponent"),
+    ("(2**1000)**2", "integer above"),
+    ("pow(9, 9**9)", "exponent"),
+    ("10**308*10**308", "integer above"),
+    ("round(10**300, -10**6)", "round()"),
+    ("'a'*10**9", "repeated"),
+    ("[1]*10**9", "repeated"),
+    ("'%999999999d' % 1", "string formatting"),
+    ("not " * 5000 + "1", "characters long"),
+    ("not " * 200 + "1", "nested more than"),
+    ("-" * 5000 + "1", "nested too deeply"),
+    ("1+" * 3000 + "1", "nested"),
+    ("9" * 5000, "integer literal is too long"),
+    ("int('9'*4000)", "integer above"),
+    ("1e308*10", "non-finite"),
+    ("float('nan')", "non-finite"),
+    ("sum([1e308, 1e308])", "non-finite"),
+], ids=lambda v: v[:20] if isinstance(v, str) else None)
+def test_expression_bounds(text, what):
+    """Every resource an expression could exhaust is bounded; the error names the key and the expression."""
+    for fn in (evaluate, evaluate_attribute):
+        with pytest.raises(SpecError) as err:
+            fn(text, {}, "arch.yaml: architecture.nodes[1].attributes.depth")
+        msg = str(err.value)
+        assert msg.startswith("arch.yaml: architecture.nodes[1].attributes.depth: ")
+        assert what in msg, msg
+        assert len(msg) < 700
+
+
+def test_bounds_keep_ordinary_large_values():
+    assert evaluate("2**64 * 1024", {}, "w") == 2**74
+    assert evaluate("round(1234.5678, 2)", {}, "w") == 1234.57
+    assert evaluate("1e300 * 10", {}, "w") == 1e301
+    assert evaluate("'ab' * 3", {}, "w") == "ababab"
+
+
+def _laughs(levels: int) -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        prev, cur = chr(96 + i), chr(97 + i)
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text,what", [
+    ("[" * 5000 + "]" * 5000, "nested more than 100"),
+    ("a:\n" + "".join(" " * i + "b:\n" for i in range(1, 300)), "nested more than 100"),
+    (_laughs(10), "expands to more than"),
+    ("a: &a [1, *a]", "containing itself"),
+    ("x: " + "9" * 5000, "5000 digits"),
+])
+def test_yaml_bounds(text, what):
+    """Deep documents, alias bombs and over-long integers are refused with file, line and column."""
+    with pytest.raises(SpecError) as err:
+        loads_yaml(text, "arch.yaml")
+    assert str(err.value).startswith("arch.yaml: line ") and what in str(err.value)
+
+
+def test_yaml_shared_anchors_within_bounds_load():
+    doc = loads_yaml(_laughs(3) + "m: &m {b: 1}\nn: {<<: *m, d: 2}\n", "x.yaml")
+    assert len(doc["c"]) == 9 and doc["c"][0][0] == ["lol"] * 9 and doc["n"] == {"b": 1, "d": 2}

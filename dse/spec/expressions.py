@@ -88,16 +88,91 @@ _NODE_NAMES = {
     "Yield": "yield",
 }
 
+# Bounds on what one expression may cost.  Spec values are sizes, counts and energies:
+# nothing real needs more than a float's range, a few hundred characters or a few levels
+# of nesting, while ``9**9**9``, ``'a'*10**10`` or 100k nested ``not`` would hang the
+# loader, exhaust memory or overflow the interpreter's stack.
+#: Longest expression text accepted (characters).
+MAX_EXPRESSION_CHARS = 10_000
+#: Deepest expression tree accepted (nodes from root to leaf).
+MAX_EXPRESSION_DEPTH = 100
+#: Most nodes one evaluation may visit.
+MAX_EVALUATION_STEPS = 100_000
+#: Largest integer magnitude, in bits (a float's range: larger values cannot become floats).
+MAX_INT_BITS = 1024
+#: Longest string, list or tuple an expression may build.
+MAX_SEQUENCE_LENGTH = 10_000
+#: Largest ``round(x, n)`` digit count (``round(x, -10**9)`` computes ``10**10**9``).
+MAX_ROUND_DIGITS = 400
 #: Exponents above this are refused (``2**10**10`` would hang the loader).
 _MAX_EXPONENT = 4096
 
+LIMITS = (
+    f"at most {MAX_EXPRESSION_CHARS} characters, {MAX_EXPRESSION_DEPTH} levels of nesting and "
+    f"{MAX_EVALUATION_STEPS} evaluation steps; integers below 2**{MAX_INT_BITS}, finite floats, exponents up to "
+    f"{_MAX_EXPONENT}, strings/lists up to {MAX_SEQUENCE_LENGTH} items"
+)
+
+
+class ExpressionTooLarge(ValueError):
+    """An expression beyond the bounds above (text, nesting); carries the reason."""
+
+
+def _depth(tree: ast.AST) -> int:
+    """Depth of ``tree`` without recursion (a deep tree must not overflow our own stack)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_EXPRESSION_DEPTH:
+            return d
+        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
 
 def parse_expression(text: str) -> ast.expr | None:
-    """Parse ``text`` as a Python expression; ``None`` when it is not valid syntax."""
+    """Parse ``text`` as a Python expression; ``None`` when it is not valid syntax.
+
+    Raises :class:`ExpressionTooLarge` when the text is longer or nested deeper than the
+    bounds (:data:`MAX_EXPRESSION_CHARS`, :data:`MAX_EXPRESSION_DEPTH`).
+    """
+    text = text.strip()
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionTooLarge(f"expression is {len(text)} characters long")
     try:
-        return ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError):
+        # ValueError: null bytes, or an integer literal over Python's digit limit.
+        if any(c.isdigit() for c in text) and _has_long_digit_run(text):
+            raise ExpressionTooLarge("integer literal is too long") from None
         return None
+    except (RecursionError, MemoryError):
+        raise ExpressionTooLarge("expression is nested too deeply") from None
+    if _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise ExpressionTooLarge(f"expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep")
+    return tree
+
+
+def _has_long_digit_run(text: str) -> bool:
+    run = 0
+    for c in text:
+        run = run + 1 if c.isdigit() else 0
+        if run > 300:
+            return True
+    return False
+
+
+def _parse(text: str, where: str, shown: Any) -> ast.expr | None:
+    try:
+        return parse_expression(text)
+    except ExpressionTooLarge as err:
+        raise SpecError(f"{err} in '{_clip(shown)}'", where=where, accepted=f"expressions of {LIMITS}") from None
+
+
+def _clip(text: Any, limit: int = 80) -> str:
+    """``text`` shortened for an error message (a 10k-character expression must not fill the screen)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit // 2]} ... {text[-limit // 4:]}"
 
 
 def names_in(tree: ast.AST) -> set[str]:
@@ -131,9 +206,9 @@ def evaluate(expr: str | int | float | bool, names: Mapping[str, Any], where: st
     key = expr.strip()
     if key in names:
         return names[key]
-    tree = parse_expression(key)
+    tree = _parse(key, where, expr)
     if tree is None:
-        raise SpecError(f"'{expr}' is not a valid expression", where=where, accepted=ACCEPTED)
+        raise SpecError(f"'{_clip(expr)}' is not a valid expression", where=where, accepted=ACCEPTED)
     return _Evaluator(names, where, expr).visit(tree)
 
 
@@ -150,7 +225,7 @@ def evaluate_attribute(value: Any, names: Mapping[str, Any], where: str) -> Any:
         key = value.strip()
         if key in names:
             return names[key]
-        tree = parse_expression(key)
+        tree = _parse(key, where, value)
         if tree is None:
             return value
         if isinstance(tree, ast.Constant) and not isinstance(tree.value, (int, float)):
@@ -181,9 +256,54 @@ class _Evaluator(ast.NodeVisitor):
         self.names = names
         self.where = where
         self.text = text
+        self.steps = 0
 
     def _refuse(self, what: str) -> SpecError:
-        return SpecError(f"{what} is not allowed in expression '{self.text}'", where=self.where, accepted=ACCEPTED)
+        return SpecError(f"{what} is not allowed in expression '{_clip(self.text)}'", where=self.where, accepted=ACCEPTED)
+
+    def _too_large(self, what: str) -> SpecError:
+        return SpecError(f"{what} in expression '{_clip(self.text)}'", where=self.where, accepted=f"expressions of {LIMITS}")
+
+    def _cannot(self, err: Exception) -> SpecError:
+        return SpecError(f"cannot evaluate '{_clip(self.text)}': {_clip(err, 120)}", where=self.where, accepted=ACCEPTED)
+
+    def visit(self, node: ast.AST) -> Any:
+        self.steps += 1
+        if self.steps > MAX_EVALUATION_STEPS:
+            raise self._too_large(f"more than {MAX_EVALUATION_STEPS} evaluation steps")
+        return self._bounded(super().visit(node))
+
+    def _bounded(self, value: Any) -> Any:
+        """``value`` unchanged when within the bounds; a :class:`SpecError` otherwise."""
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            if value.bit_length() > MAX_INT_BITS:
+                raise self._too_large(f"an integer above 2**{MAX_INT_BITS}")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise self._too_large(f"a non-finite number ({value})")
+        elif isinstance(value, (str, list, tuple)) and len(value) > MAX_SEQUENCE_LENGTH:
+            raise self._too_large(f"a {type(value).__name__} of {len(value)} items")
+        return value
+
+    def _check_operands(self, op: type, left: Any, right: Any) -> None:
+        """Refuse before computing what would be too large to compute at all."""
+        if op is ast.Pow:
+            self._check_power(left, right)
+        elif op is ast.Mult:
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * max(count, 0) > MAX_SEQUENCE_LENGTH:
+                    raise self._too_large(f"a {type(seq).__name__} repeated {count} times")
+        elif op is ast.Mod and isinstance(left, str):
+            raise self._refuse("string formatting (%)")
+
+    def _check_power(self, base: Any, exponent: Any) -> None:
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and abs(exponent) > _MAX_EXPONENT:
+            raise self._refuse(f"exponent {_clip(exponent, 40)}")
+        if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
+            if (abs(base).bit_length() - 1) * exponent > MAX_INT_BITS:
+                raise self._too_large(f"an integer above 2**{MAX_INT_BITS}")
 
     def generic_visit(self, node: ast.AST) -> Any:
         raise self._refuse(_NODE_NAMES.get(type(node).__name__, f"{type(node).__name__} syntax"))
@@ -205,12 +325,11 @@ class _Evaluator(ast.NodeVisitor):
         if op is None:
             raise self._refuse(f"operator {type(node.op).__name__}")
         left, right = self.visit(node.left), self.visit(node.right)
-        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
-            raise self._refuse(f"exponent {right}")
+        self._check_operands(type(node.op), left, right)
         try:
             return op(left, right)
         except (ArithmeticError, TypeError, ValueError) as err:
-            raise SpecError(f"cannot evaluate '{self.text}': {err}", where=self.where, accepted=ACCEPTED) from None
+            raise self._cannot(err) from None
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
         op = _UNARY.get(type(node.op))
@@ -219,7 +338,7 @@ class _Evaluator(ast.NodeVisitor):
         try:
             return op(self.visit(node.operand))
         except TypeError as err:
-            raise SpecError(f"cannot evaluate '{self.text}': {err}", where=self.where, accepted=ACCEPTED) from None
+            raise self._cannot(err) from None
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Any:
         if isinstance(node.op, ast.And):
@@ -247,7 +366,7 @@ class _Evaluator(ast.NodeVisitor):
                 if not op(left, right):
                     return False
             except TypeError as err:
-                raise SpecError(f"cannot evaluate '{self.text}': {err}", where=self.where, accepted=ACCEPTED) from None
+                raise self._cannot(err) from None
             left = right
         return True
 
@@ -261,10 +380,14 @@ class _Evaluator(ast.NodeVisitor):
         if node.keywords:
             raise self._refuse("keyword arguments")
         args = [self.visit(a) for a in node.args]
+        if node.func.id == "pow" and len(args) == 2:
+            self._check_power(args[0], args[1])
+        if node.func.id == "round" and len(args) == 2 and isinstance(args[1], int) and abs(args[1]) > MAX_ROUND_DIGITS:
+            raise self._too_large(f"round() to {_clip(args[1], 40)} digits")
         try:
             return ALLOWED_FUNCTIONS[node.func.id](*args)
         except (ArithmeticError, TypeError, ValueError) as err:
-            raise SpecError(f"cannot evaluate '{self.text}': {err}", where=self.where, accepted=ACCEPTED) from None
+            raise self._cannot(err) from None
 
     def visit_Tuple(self, node: ast.Tuple) -> Any:
         return tuple(self.visit(e) for e in node.elts)

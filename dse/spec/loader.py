@@ -31,7 +31,7 @@ from dse.errors import SpecError
 from dse.spec.architecture import RawConstraint, build_architecture
 from dse.spec.common import at, expect_list, expect_mapping, expect_name
 from dse.spec.constraints import build_constraints, targets_list
-from dse.spec.expressions import evaluate, parse_expression
+from dse.spec.expressions import ExpressionTooLarge, evaluate, parse_expression
 from dse.spec.mapper_options import build_mapper_options
 from dse.spec.problem import build_workload
 from dse.spec.types import MapperOptions, Spec
@@ -256,7 +256,10 @@ def _variable_value(value: Any, known: Mapping[str, Any], where: str) -> Any:
     text = value.strip()
     if text in known:
         return known[text]
-    tree = parse_expression(text)
+    try:
+        tree = parse_expression(text)
+    except ExpressionTooLarge:
+        return evaluate(text, known, where)  # raises the bounded evaluator's SpecError
     if tree is None:
         return value
     if isinstance(tree, ast.Name):  # a single unknown name: a symbolic string such as LPDDR4

@@ -11,7 +11,10 @@
   a string (YAML 1.1 would read it as the base-60 number 61), ``1e-9`` is a float
   and ``010`` is ten (not octal eight).
 
-Malformed YAML is reported with file, line and column.
+Malformed YAML is reported with file, line and column.  So is a document beyond the
+loader's bounds (:data:`MAX_DOCUMENT_BYTES`, :data:`MAX_DEPTH`, :data:`MAX_EXPANDED_NODES`):
+a deeply nested document would overflow the stack, and an alias/anchor "bomb" (each
+list holding an alias of the previous one nine times) expands to billions of nodes.
 """
 from __future__ import annotations
 
@@ -22,6 +25,15 @@ from typing import Any
 import yaml
 
 from dse.errors import SpecError
+
+#: Largest YAML document read (bytes of text).
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+#: Deepest nesting of mappings/sequences, counting what aliases expand to.
+MAX_DEPTH = 100
+#: Most nodes a document may hold once every alias is expanded.
+MAX_EXPANDED_NODES = 500_000
+LIMITS = (f"YAML documents of at most {MAX_DOCUMENT_BYTES // 2**20} MiB, {MAX_DEPTH} levels of nesting and "
+          f"{MAX_EXPANDED_NODES} nodes with aliases expanded")
 
 #: Tags accepted in architecture files.
 ACCEPTED_TAGS = ("!Container", "!Component", "!Parallel", "!Hierarchical", "!Nothing")
@@ -43,9 +55,22 @@ def _make_tagged(tag: str, items: dict) -> Tagged:
 
 
 class SpecLoader(yaml.SafeLoader):
-    """SafeLoader with Timeloop tags and YAML 1.2 number resolution."""
+    """SafeLoader with Timeloop tags, YAML 1.2 number resolution and bounded nesting."""
 
     filename: str = "<string>"
+    _depth: int = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # The composer recurses once per level: refuse before the interpreter's stack overflows.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise SpecError(f"YAML nested more than {MAX_DEPTH} levels deep",
+                                where=f"{self.filename}: line {mark.line + 1}, column {mark.column + 1}", accepted=LIMITS)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 # YAML 1.2-style implicit resolvers: copy SafeLoader's table without its int/float
@@ -74,9 +99,14 @@ def _construct_int(loader: SpecLoader, node: yaml.ScalarNode) -> int:
     text = loader.construct_scalar(node).replace("_", "")
     sign = -1 if text.startswith("-") else 1
     text = text.lstrip("+-")
-    if text.startswith(("0b", "0x", "0o")):
-        return sign * int(text, 0)
-    return sign * int(text)
+    try:
+        if text.startswith(("0b", "0x", "0o")):
+            return sign * int(text, 0)
+        return sign * int(text)
+    except ValueError:  # more digits than Python converts (4300)
+        raise SpecError(f"integer of {len(text)} digits is too long",
+                        where=f"{loader.filename}: line {node.start_mark.line + 1}, column {node.start_mark.column + 1}",
+                        accepted="integers below 2**1024") from None
 
 
 SpecLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
@@ -109,12 +139,62 @@ for _tag in ACCEPTED_TAGS:
 SpecLoader.add_constructor(None, _construct_unknown)
 
 
+def _check_expansion(root: yaml.Node | None, filename: str) -> None:
+    """Refuse a node graph whose alias expansion is too large, too deep or cyclic.
+
+    Sizes and depths are memoized per node, so the check is linear in the *unexpanded*
+    document even when the expansion is exponential.
+    """
+    if root is None:
+        return
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_EXPANDED_NODES or depth[key] > MAX_DEPTH:
+                what = (f"expands to more than {MAX_EXPANDED_NODES} nodes" if size[key] > MAX_EXPANDED_NODES
+                        else f"is nested more than {MAX_DEPTH} levels deep")
+                raise SpecError(f"YAML {what} once its aliases (*name) are expanded",
+                                where=f"{filename}: line {node.start_mark.line + 1}, column {node.start_mark.column + 1}",
+                                accepted=LIMITS)
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise SpecError("YAML alias refers to a node containing itself",
+                            where=f"{filename}: line {node.start_mark.line + 1}, column {node.start_mark.column + 1}",
+                            accepted="aliases (*name) of anchors (&name) that do not contain the alias")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
 def loads_yaml(text: str, filename: str = "<string>") -> Any:
     """Parse YAML text; errors name ``filename``, line and column."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise SpecError(f"document is {len(text)} characters long", where=filename, accepted=LIMITS)
     loader = SpecLoader(text)
     loader.filename = filename
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        _check_expansion(node, filename)
+        return None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = filename if mark is None else f"{filename}: line {mark.line + 1}, column {mark.column + 1}"
@@ -130,6 +210,8 @@ def load_yaml(path: str | Path) -> Any:
     """Read and parse one YAML file (see the module docstring for the dialect)."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise SpecError(f"file is {p.stat().st_size} bytes long", where=str(p), accepted=LIMITS)
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(f"cannot read file: {err.strerror or err}", where=str(p), accepted="a readable YAML file") from None
