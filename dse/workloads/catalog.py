@@ -43,6 +43,8 @@ class TransformerModel:
     ff_dim: int
     blocks: int
     source: str = ""
+    decoder: bool = False
+    max_positions: int | None = None
 
     def __post_init__(self) -> None:
         for fname in _INT_FIELDS:
@@ -60,6 +62,13 @@ class TransformerModel:
                 accepted="a number of heads dividing the embedding: "
                 + ", ".join(map(str, _divisors(self.embedding))),
             )
+        mp = self.max_positions
+        if mp is not None and (isinstance(mp, bool) or not isinstance(mp, int) or mp < 1):
+            raise DseError(f"max_positions of model {self.name!r} must be a positive integer, got {mp!r}",
+                           where=f"model {self.name}: max_positions", accepted="an integer >= 1 (or absent)")
+        if not isinstance(self.decoder, bool):
+            raise DseError(f"decoder of model {self.name!r} must be true or false, got {self.decoder!r}",
+                           where=f"model {self.name}: decoder", accepted="true or false")
 
     @property
     def head_dim(self) -> int:
@@ -95,10 +104,10 @@ def _load_entries(path: Path) -> list[_Entry]:
         if not isinstance(body, dict):
             raise DseError("model entry must be a mapping", where=kpath,
                            accepted="keys embedding, heads, ff_dim, blocks, source, aliases")
-        unknown = sorted(set(body) - {*_INT_FIELDS, "source", "aliases"})
+        unknown = sorted(set(body) - {*_INT_FIELDS, "source", "aliases", "decoder", "max_positions"})
         if unknown:
             raise DseError(f"unknown key(s) {', '.join(map(str, unknown))}", where=kpath,
-                           accepted="embedding, heads, ff_dim, blocks, source, aliases")
+                           accepted="embedding, heads, ff_dim, blocks, source, aliases, decoder, max_positions")
         values: dict[str, Any] = {}
         for fname in _INT_FIELDS:
             value = body.get(fname)
@@ -109,8 +118,18 @@ def _load_entries(path: Path) -> list[_Entry]:
         aliases = body.get("aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise DseError("aliases must be a list of names", where=f"{kpath}.aliases", accepted="[name, ...]")
+        decoder = body.get("decoder", False)
+        if not isinstance(decoder, bool):
+            raise DseError(f"decoder must be true or false, got {decoder!r}", where=f"{kpath}.decoder",
+                           accepted="true or false")
+        max_positions = body.get("max_positions")
+        if max_positions is not None and (isinstance(max_positions, bool) or not isinstance(max_positions, int)
+                                          or max_positions < 1):
+            raise DseError(f"max_positions must be a positive integer, got {max_positions!r}",
+                           where=f"{kpath}.max_positions", accepted="an integer >= 1 (or absent)")
         try:
-            model = TransformerModel(name=str(key), source=str(body.get("source", "")), **values)
+            model = TransformerModel(name=str(key), source=str(body.get("source", "")), decoder=decoder,
+                                     max_positions=max_positions, **values)
         except DseError as err:  # only the embedding/heads divisibility can still fail here
             raise DseError(err.message, where=f"{kpath}.heads", accepted=err.accepted) from None
         names = (str(key).lower(), *(a.lower() for a in aliases))
