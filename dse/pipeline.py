@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from dse.errors import DseError, NoValidMappingError, UnsatisfiableConstraintError
+from dse.limits import cap_processes
 from dse.model.energies import ActionEnergies, from_tables
 from dse.model.nest import ModelContext, ModelResult, make_context
 from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
@@ -226,7 +227,10 @@ def prepare(job: LayerJob) -> PreparedJob:
         options = spec.mapper
     overrides = {"victory_condition": job.victory_condition, "num_threads": job.threads, "seed": job.seed}
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    threads, capped = cap_processes(max(1, int(options.num_threads or 1)), "mapper threads (num_threads/--threads)")
+    options = replace(options, num_threads=threads)
     energies, tables, notes = energies_for(spec, job.ert)
+    notes += (capped,) if capped else ()
     ctx = make_context(spec.architecture, spec.workload, energies)
     constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
     if job.imperfect or spec.mapspace_template == "ruby":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dse.cli.errors import run_guarded
 from dse.errors import DseError
+from dse.limits import cap_processes
 
 DEFAULT_OUT = Path("outputs") / "outputs_hwdse"
 
@@ -179,6 +180,9 @@ def _sweep(args, layers, level, argv) -> int:
     if args.vc is not None and args.vc <= 0:
         raise DseError("the victory condition must be positive", "-vc", "an integer >= 1 (valid mappings without improvement)")
     _check_output_paths(args)
+    workers, capped = cap_processes(args.workers or os.cpu_count() or 1, "--workers")
+    if capped:
+        print(f"note: {capped}", file=sys.stderr)
     model = get_model(args.model).name
     configs = load_configs(args.configs)
     if args.mixup:
@@ -193,7 +197,7 @@ def _sweep(args, layers, level, argv) -> int:
                              victory_condition=args.vc, mapper=args.mapper)
     source = str(args.configs) + (" after -mx (indices number the combinations)" if args.mixup else "")
     req = SweepRequest(settings=settings, layers=layers, configs=configs, config_source=source,
-                       out=Path(args.out), init_idx=args.init_idx, workers=args.workers or os.cpu_count() or 1,
+                       out=Path(args.out), init_idx=args.init_idx, workers=workers,
                        scheduler=args.scheduler, ignore_heads=args.ignore_heads, blocks=args.blocks,
                        metric=args.metric, live=args.live, progress=not args.quiet,
                        resume_hint=("" if _prog() == "dse-hwdse" else "python ") + _prog() + " " + shlex.join(argv))

@@ -148,13 +148,25 @@ def estimate_network(network, model, arch=None, variables: Mapping[str, Any] | N
         else:
             ranges[action] = None
 
-    def evaluate(action: str, factor: int | None) -> float:
-        args = {arg: factor} if (arg is not None and factor is not None) else None
-        return float(model.energy(acls, attrs, action, where, arguments=args).value)
-
     return NetworkEnergy(**common, action_name=action_name, per_datatype_ERT=per_dt, multicast_factor_argument=arg,
-                         arguments=ranges, evaluate=evaluate,
+                         arguments=ranges, evaluate=_ActionEnergy(model, acls, attrs, where, arg),
                          source=f"class {acls} actions {', '.join(ranges) or 'none'} (estimated)")
+
+
+@dataclass(frozen=True)
+class _ActionEnergy:
+    """``(action, multicast factor) -> pJ`` of one network class; a module-level class, not a
+    closure, so a :class:`NetworkEnergy` pickles into mapper worker processes."""
+
+    model: Any
+    component_class: str
+    attributes: Mapping[str, Any]
+    where: str
+    argument: str | None
+
+    def __call__(self, action: str, factor: int | None) -> float:
+        args = {self.argument: factor} if (self.argument is not None and factor is not None) else None
+        return float(self.model.energy(self.component_class, self.attributes, action, self.where, arguments=args).value)
 
 
 def connected_networks(arch) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dse.errors import DseError, NoValidMappingError
+from dse.limits import max_processes
 from dse.mapper.mapspace import (RES_SHIFT, MapSpace, _fits, _split_xy, batch_row_to_mapping, build_mapspace,
                                  dim_factorizations, enumerate_factors, expand_batches, explain_empty,
                                  factor_layout, imperfect_columns, order_ranks)
@@ -173,7 +174,7 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
             space_size += len(fac)
             if not len(fac):
                 continue
-            workers = max(1, int(options.num_threads or 1))
+            workers = min(max_processes(), max(1, int(options.num_threads or 1)))
             if workers > 1 and len(fac) >= 2048:
                 if _enumerate_in_parallel(ctx, space, keep, fac, all_perm, metrics, offset, deadline, workers, best):
                     stopped = "time_limit"
@@ -316,7 +317,7 @@ class _DseRun:
     def __init__(self, ctx, space, options, best, deadline, progress, metrics):
         self.ctx, self.space, self.options, self.best = ctx, space, options, best
         self.deadline, self.progress, self.metrics = deadline, progress, tuple(metrics)
-        self.workers = max(1, int(options.num_threads or 1))
+        self.workers = min(max_processes(), max(1, int(options.num_threads or 1)))
         self.stopped, self.space_size, self.offset = "exhausted", 0, 0
 
     @property
