@@ -58,6 +58,7 @@ class LayerOutcome:
     edp_j_cycles: float = float("nan")
     macs: int = 0
     area_um2: float = 0.0
+    area_by_node_um2: Mapping[str, float] = field(default_factory=dict)  # area x instances per node (ART)
     level_energy_pj: Mapping[str, float] = field(default_factory=dict)
     mapping_text: str = ""
     evaluated: int = 0
@@ -238,6 +239,15 @@ def prepare(job: LayerJob) -> PreparedJob:
     return PreparedJob(spec, ctx, constraints, options, tables, extra_notes + notes)
 
 
+def area_by_node(ctx: ModelContext) -> dict[str, float]:
+    """Area (um^2) of every storage level and the compute unit: the ART's per-instance area x instances.
+
+    The same numbers as the mapping's total ``area_um2``, known even when no mapping fits.
+    """
+    nodes = [*ctx.levels, ctx.arch.compute]
+    return {n.name: float(ctx.energies.area_um2[n.name]) * n.instances for n in nodes if n.name in ctx.energies.area_um2}
+
+
 def run_layer(job: LayerJob, out_dir: str | Path | None = None,
               progress: Callable[[int, int, float | None], None] | None = None) -> LayerOutcome:
     """Map ``job``; write Timeloop-style outputs to ``out_dir`` (if given) and return the outcome.
@@ -260,7 +270,7 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
                      imperfect=job.imperfect or prep.spec.mapspace_template == "ruby")
     except (NoValidMappingError, UnsatisfiableConstraintError) as err:
         return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start,
-                            notes=prep.notes, bad_input=isinstance(err, UnsatisfiableConstraintError))
+                            area_by_node_um2=area_by_node(prep.ctx), notes=prep.notes, bad_input=isinstance(err, UnsatisfiableConstraintError))
     finally:
         if live is not None:
             live.close()
@@ -269,6 +279,6 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
         write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes + res.notes)
     return LayerOutcome(
         job, True, None, best.energy_pj, best.cycles, best.utilization, best.edp_j_cycles, best.macs, best.area_um2,
-        {l.name: l.energy_pj for l in best.levels} | {prep.ctx.arch.compute.name: best.compute_energy_pj},
+        area_by_node(prep.ctx), {l.name: l.energy_pj for l in best.levels} | {prep.ctx.arch.compute.name: best.compute_energy_pj},
         "\n".join(loops_as_text(best.mapping, prep.ctx.arch)), res.evaluated, time.monotonic() - start,
         None if out_dir is None else str(out_dir), prep.notes + res.notes)

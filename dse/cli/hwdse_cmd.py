@@ -58,8 +58,14 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the per-config results table as CSV")
     p.add_argument("--plot", default=None, metavar="PATH", help="write a PNG: energy vs cycles + per-layer energy")
-    p.add_argument("--metric", choices=("edp", "energy", "delay"), default="edp",
-                   help="sort / best-so-far metric (default edp)")
+    p.add_argument("--metric", choices=("edp", "energy", "delay", "area", "edap"), default="edp",
+                   help="sort / best-so-far metric (default edp; edap = EDP x area)")
+    p.add_argument("--max-area", type=float, default=None, metavar="MM2",
+                   help="area budget in mm^2: configs over it are marked, listed last and left out of the best "
+                        "picks and the Pareto front")
+    p.add_argument("--objectives", default=None, metavar="LIST",
+                   help="comma-separated objectives of the Pareto front (energy, cycles, area, edp, edap; "
+                        "default energy,cycles)")
     p.add_argument("--mapper", default=None, help="mapper preset or mapper YAML file (default: the default preset)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
@@ -110,13 +116,42 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return _sweep(args, layers, level, argv)
 
 
+def parse_objectives(text: str | None) -> tuple[str, ...]:
+    """``--objectives energy,cycles,area`` -> names of :data:`dse.hwdse.results.OBJECTIVES` (checked)."""
+    from dse.hwdse.results import DEFAULT_OBJECTIVES, OBJECTIVES
+
+    if text is None:
+        return DEFAULT_OBJECTIVES
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in OBJECTIVES]
+    if bad or not names:
+        raise DseError(f"unknown objective(s) {', '.join(bad)}" if bad else "no objective given", "--objectives",
+                       "a comma-separated list of " + ", ".join(OBJECTIVES) + " (e.g. energy,cycles,area)")
+    if len(set(names)) != len(names):
+        raise DseError("an objective is given twice", "--objectives", "each objective once")
+    return tuple(names)
+
+
+def _check_view_options(args) -> None:
+    """--max-area is a positive number (checked before anything runs)."""
+    import math
+
+    if args.max_area is not None and not (math.isfinite(args.max_area) and args.max_area > 0):
+        raise DseError(f"the area budget must be a positive number of mm^2, not {args.max_area:g}", "--max-area",
+                       "a number > 0, e.g. --max-area 2.5")
+    parse_objectives(args.objectives)
+
+
 def _outputs(args, results, info, aggregation) -> None:
     from dse.hwdse.plot import plot
-    from dse.hwdse.results import csv_table
+    from dse.hwdse.results import apply_area_budget, csv_table, mark_pareto
     from dse.hwdse.store import Store
     from dse.hwdse.view import summary
 
-    print(summary(results, info, args.metric, args.table, aggregation))
+    objectives = parse_objectives(args.objectives)
+    apply_area_budget(results, args.max_area)
+    mark_pareto(results, objectives)
+    print(summary(results, info, args.metric, args.table, aggregation, objectives, args.max_area))
     if args.csv:
         path = Store(args.out).write_csv(*csv_table(results), path=Path(args.csv))
         print(f"CSV written to {path}")
@@ -145,6 +180,7 @@ def _summary_only(args, layers, level) -> int:
     from dse.hwdse.store import Store
 
     _check_output_paths(args)
+    _check_view_options(args)
     store = Store(args.out)
     info = store.sweep_info()
     if info is None:
@@ -161,6 +197,13 @@ def _summary_only(args, layers, level) -> int:
     results = load_results(store, info, args.ignore_heads, args.blocks)
     if not results:
         raise DseError("the folder holds no config results", f"--out {store.root}", "a folder of a started sweep")
+    if args.max_area is not None:
+        areas = [r.totals.area_mm2 for r in results if r.totals.area_mm2 is not None]
+        if not areas or min(areas) > args.max_area:
+            raise DseError(f"no config meets the area budget of {args.max_area:g} mm^2"
+                           + (f" (the smallest is {min(areas):.4g} mm^2)" if areas else " (no area recorded)"),
+                           "--max-area", f"a budget >= {min(areas):.4g} mm^2" if areas else
+                           "results of a sweep made with this version (re-run it to record areas)")
     _outputs(args, results, info, aggregation)
     return 0
 
@@ -183,6 +226,7 @@ def _sweep(args, layers, level, argv) -> int:
     workers, capped = cap_processes(args.workers or os.cpu_count() or 1, "--workers")
     if capped:
         print(f"note: {capped}", file=sys.stderr)
+    _check_view_options(args)
     model = get_model(args.model).name
     configs = load_configs(args.configs)
     if args.mixup:
@@ -199,7 +243,8 @@ def _sweep(args, layers, level, argv) -> int:
     req = SweepRequest(settings=settings, layers=layers, configs=configs, config_source=source,
                        out=Path(args.out), init_idx=args.init_idx, workers=workers,
                        scheduler=args.scheduler, ignore_heads=args.ignore_heads, blocks=args.blocks,
-                       metric=args.metric, live=args.live, progress=not args.quiet,
+                       metric=args.metric, live=args.live, progress=not args.quiet, max_area_mm2=args.max_area,
+                       objectives=parse_objectives(args.objectives),
                        resume_hint=("" if _prog() == "dse-hwdse" else "python ") + _prog() + " " + shlex.join(argv))
     try:
         report = run_sweep(req)

@@ -30,16 +30,29 @@ def plot(results: list[ConfigResult], path: str | Path, metric: str = "edp", bes
 
     from dse.errors import DseError
 
-    ok = [r for r in results if r.totals.status == OK]
+    feasible = [r for r in results if r.totals.status == OK]
+    ok = [r for r in feasible if r.eligible]
     if not ok:
-        raise DseError("no feasible config to plot", "--plot", "a sweep with at least one feasible config")
+        raise DseError("no feasible config to plot" + (" within the area budget" if feasible else ""), "--plot",
+                       "a sweep with at least one feasible config" + (" (raise --max-area)" if feasible else ""))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
     rest = [r for r in ok if not r.pareto]
     front = sorted((r for r in ok if r.pareto), key=lambda r: r.totals.cycles)
-    ax1.scatter([r.totals.cycles for r in rest], [r.totals.energy_pj / 1e6 for r in rest], s=22, c="tab:gray",
-                alpha=0.7, label="configs")
+    over = [r for r in feasible if r.over_area]
+    areas = [r.totals.area_mm2 for r in ok]
+    if all(a is not None for a in areas):  # colour = area, so the third objective shows on the 2-D plot
+        sc = ax1.scatter([r.totals.cycles for r in rest], [r.totals.energy_pj / 1e6 for r in rest], s=22,
+                         c=[r.totals.area_mm2 for r in rest], cmap="viridis", vmin=min(areas), vmax=max(areas),
+                         alpha=0.8, label="configs")
+        fig.colorbar(sc, ax=ax1, label="area (mm^2)")
+    else:
+        ax1.scatter([r.totals.cycles for r in rest], [r.totals.energy_pj / 1e6 for r in rest], s=22, c="tab:gray",
+                    alpha=0.7, label="configs")
+    if over:
+        ax1.scatter([r.totals.cycles for r in over], [r.totals.energy_pj / 1e6 for r in over], s=22, marker="x",
+                    c="tab:gray", alpha=0.6, label="over the area budget")
     ax1.plot([r.totals.cycles for r in front], [r.totals.energy_pj / 1e6 for r in front], "o-", c="tab:red",
-             ms=6, lw=1.2, label="Pareto front")
+             ms=6, lw=1.2, label="Pareto front", mfc="none")
     for r in front:
         ax1.annotate(f"[{r.index}]", (r.totals.cycles, r.totals.energy_pj / 1e6), textcoords="offset points",
                      xytext=(5, 5), fontsize=8, color="tab:red")

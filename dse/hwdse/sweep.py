@@ -41,6 +41,8 @@ class SweepRequest:
     live: bool = False
     progress: bool = True
     resume_hint: str = "re-run the same command"
+    max_area_mm2: float | None = None  # --max-area: refused up front if no config meets it; over-budget marked
+    objectives: tuple[str, ...] = ("energy", "cycles")  # of the Pareto front in results.csv
 
 
 @dataclass
@@ -99,6 +101,10 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
     """Run (or resume) the sweep of ``req``; raise :class:`SweepStopped` after Ctrl-C or a lost worker."""
     start = time.monotonic()
     info, jobs = plan(req)
+    if req.max_area_mm2 is not None:
+        from dse.hwdse.area import check_budget
+
+        check_budget(req.configs, req.settings.arch, route_layers(req.settings.arch, req.layers), req.max_area_mm2)
     store = Store(req.out)
     check_compatible(store, info, jobs)
     new_folder = not store.root.exists()
@@ -155,7 +161,8 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
                 bar.close()
             backend.close()
             if store.root.is_dir():
-                results = load_results(store, info, req.ignore_heads, req.blocks)  # every config in OUT (-i runs add up)
+                results = load_results(store, info, req.ignore_heads, req.blocks,  # every config in OUT (-i runs add up)
+                                       max_area_mm2=req.max_area_mm2, objectives=req.objectives)
                 store.write_csv(*csv_table(results))
     return SweepReport(results, info, len(jobs), reused, ran, time.monotonic() - start)
 

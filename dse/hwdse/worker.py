@@ -43,6 +43,6 @@ def execute(job: SweepJob) -> dict[str, Any]:
         files = {p.name: p.read_text() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
     record.update(ok=bool(out.ok), reason=out.reason, energy_pj=_num(out.energy_pj), cycles=int(out.cycles),
                   utilization=float(out.utilization), edp_j_cycles=_num(out.edp_j_cycles), macs=int(out.macs),
-                  area_um2=float(out.area_um2), level_energy_pj={k: float(v) for k, v in out.level_energy_pj.items()},
+                  area_um2=float(out.area_um2), area_by_node_um2=dict(out.area_by_node_um2), level_energy_pj={k: float(v) for k, v in out.level_energy_pj.items()},
                   evaluated=int(out.evaluated), wall_s=round(time.monotonic() - start, 3), files=files)
     return record

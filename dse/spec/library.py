@@ -206,6 +206,12 @@ def check_knob_rules(directory: Path, rules: list, values: Mapping[str, Any], wh
                            str(rule.get("message", f"values for which {expr} holds")))
 
 
+def shared_nodes(arch: str | Path) -> tuple[str, ...]:
+    """Nodes a companion architecture shares with its host (``architecture_info.shares``), e.g. the memories
+    gemmini_NOs reads; a config's area counts them once, in the host."""
+    return tuple(str(n) for n in (_read_info(arch_directory(arch)).get("shares") or ()))
+
+
 def route_layer(arch: str | Path, layer: str) -> tuple[str | None, str | None]:
     """Which architecture runs ``layer``: ``(name, None)``, or ``(None, reason)`` if none does.
 
