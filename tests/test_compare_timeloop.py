@@ -104,7 +104,7 @@ def test_bad_mappings_are_rejected_with_numbers(tmp_path, capsys):
     nowhere = tmp_path / "nowhere.yaml"
     nowhere.write_text("mapping:\n- {target: L2, type: temporal, factors: D=3}\n")
     assert main(["model", *map(str, files), "--mapping", str(nowhere)]) == 2
-    assert "unknown storage level 'L2'" in capsys.readouterr().err
+    assert "unknown level 'L2'" in capsys.readouterr().err
 
 
 def test_mapping_that_overflows_a_buffer_names_level_data_space_and_numbers(tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dse.errors import MappingError
 from dse.files import write_atomic
 from dse.model.nest import ModelContext, ModelResult
 from dse.spec.mapping import dump_mapping_yaml
@@ -154,13 +155,22 @@ def _bw(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def map_yaml(ctx: ModelContext, result: ModelResult) -> str:
+    """The mapping as Timeloop writes ``map.yaml`` (``timeloop-model`` reads it with the timeloopfe-processed
+    spec); a mapping Timeloop's YAML cannot say (one dimension on X and Y of one fan-out) in dse's spelling."""
+    try:
+        return dump_mapping_yaml(result.mapping, ctx.workload, ctx.arch)
+    except MappingError as err:
+        return f"# dse's spelling: {err.message}\n" + dump_mapping_yaml(result.mapping, ctx.workload)
+
+
 def write_outputs(out_dir: Path, prefix: str, ctx: ModelContext, result: ModelResult, tables=None,
                   notes: tuple[str, ...] = ()) -> list[Path]:
     """Write ``<prefix>.stats.txt``, ``.map.txt``, ``.map.yaml`` (+ ``.ERT.yaml``/``.ART.yaml``)."""
     out_dir = Path(out_dir)
     written = []
     for suffix, text in ((".stats.txt", stats_txt(ctx, result, notes)), (".map.txt", map_txt(ctx, result)),
-                         (".map.yaml", dump_mapping_yaml(result.mapping, ctx.workload))):
+                         (".map.yaml", map_yaml(ctx, result))):
         p = out_dir / f"{prefix}{suffix}"
         write_atomic(p, text)
         written.append(p)

@@ -24,6 +24,8 @@ from dse.spec.types import (
     ArchNode,
     Architecture,
     ComputeLevel,
+    DUMMY_CLASS,
+    DUMMY_NAME,
     NetworkComponent,
     SpatialLevel,
     StorageLevel,
@@ -369,7 +371,7 @@ def _assemble(walk: _Walk) -> tuple[tuple[ArchNode, ...], tuple[NetworkComponent
         for leaf in walk.items
         if isinstance(leaf, _Leaf) and is_network_class(leaf.cls)
     )
-    items = [it for it in walk.items if not (isinstance(it, _Leaf) and is_network_class(it.cls))]
+    items = _dummy_fanouts([it for it in walk.items if not (isinstance(it, _Leaf) and is_network_class(it.cls))])
     leaves = [it for it in items if isinstance(it, _Leaf)]
     if not leaves:
         raise SpecError("architecture has no components", where=at(walk.file, "architecture"), accepted="storage components and one compute component")
@@ -413,6 +415,42 @@ def _assemble(walk: _Walk) -> tuple[tuple[ArchNode, ...], tuple[NetworkComponent
         nodes.append(_compute_level(it) if it is compute else _storage_level(it))
         prev = it
     return tuple(nodes), networks
+
+
+def is_dummy_leaf(leaf: _Leaf) -> bool:
+    """timeloopfe's stand-in for a spatial container: ``inter_<C>_spatial`` of class ``dummy_storage``.
+
+    A user's own ``dummy_storage`` level under another name (the PIM spec's ``dummy_buffer``) is a real
+    Timeloop buffer level and stays one."""
+    return leaf.cls == DUMMY_CLASS and DUMMY_NAME.match(leaf.name) is not None
+
+
+def _dummy_fanouts(items: list[_Leaf | _Fanout]) -> list[_Leaf | _Fanout]:
+    """Read each timeloopfe dummy level as the fan-out it stands for.
+
+    timeloopfe places the dummy with the container's *outer* mesh, before the container's children, so
+    its fan-out is the next component's mesh divided by its own (the next component may be another
+    dummy: two containers in a row stay two fan-outs, e.g. one dimension split X on one, Y on the other).
+    """
+    out: list[_Leaf | _Fanout] = []
+    for i, it in enumerate(items):
+        if not (isinstance(it, _Leaf) and is_dummy_leaf(it)):
+            out.append(it)
+            continue
+        nxt = next((n for n in items[i + 1:] if isinstance(n, _Leaf)), None)
+        if nxt is None:
+            raise SpecError(
+                f"'{it.name}' (class {DUMMY_CLASS}, timeloopfe's stand-in for a spatial container) is the innermost component",
+                where=at(it.file, it.path), accepted="a compute component as the last component")
+        if nxt.mesh_x % it.mesh_x or nxt.mesh_y % it.mesh_y:
+            raise SpecError(
+                f"'{it.name}' (a timeloopfe fan-out placeholder) has mesh {it.mesh_x}x{it.mesh_y}, which does not divide "
+                f"the mesh {nxt.mesh_x}x{nxt.mesh_y} of the next component '{nxt.name}'",
+                where=at(it.file, f"{it.path}.attributes"),
+                accepted="meshX/meshY of the inter_<container>_spatial level dividing those of the component after it")
+        fanout = SpatialLevel(name=it.name, fanout_x=nxt.mesh_x // it.mesh_x, fanout_y=nxt.mesh_y // it.mesh_y, dummy=True)
+        out.append(_Fanout(fanout, it.path))
+    return out
 
 
 def _implicit_fanout(prev: _Leaf, leaf: _Leaf, ex: int, ey: int, taken: set[str]) -> SpatialLevel | None:

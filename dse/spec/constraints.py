@@ -260,6 +260,14 @@ def _int(value: Any, variables: Mapping[str, Any], where: str) -> int:
 
 # --------------------------------------------------------------------------- targets
 def _retarget(p: _Parsed, rc: RawConstraint, arch: Architecture, warnings: list[str]) -> _Parsed | None:
+    if p.type in ("temporal", "dataspace") and p.target in arch.node_names and isinstance(arch.node(p.target), SpatialLevel):
+        # a container's (or timeloopfe's dummy level's) temporal/dataspace constraints: timeloopfe drops the
+        # container's and gives its dummy level "factors all 1, bypass everything", which a fan-out meets anyway
+        trivial = all(f.op == "=" and f.value == 1 for f, _ in p.factors) and not p.keep
+        if not trivial:
+            warnings.append(f"{rc.source}: {p.type} constraint on fan-out '{p.target}' ignored, as timeloopfe ignores it "
+                            "(a fan-out holds no data and no temporal loops)")
+        return None
     if p.type != "spatial" or p.target not in arch.node_names:
         return p
     nodes = arch.nodes

@@ -49,6 +49,8 @@ TOP_LEVEL_KEYS = (
     "variables",
     "mapping",
     "globals",
+    "architecture_constraints",  # timeloopfe's processed spec (parsed-processed-input.yaml)
+    "dumped_by_timeloop_front_end",
 )
 MAPSPACE_TEMPLATES = ("uber", "ruby")
 
@@ -185,6 +187,10 @@ def _collect(col: _Collected, file: str, data: Any, from_dir: bool) -> None:
     if "constraints" in data:
         section = expect_mapping(data["constraints"], file, "constraints", "a mapping with 'targets: [...]'")
         col.constraints += targets_list(section.get("targets"), file, "constraints.targets")
+    if "architecture_constraints" in data:
+        # timeloopfe moves every constraint (the inline ones of the v4 nodes included) here for timeloop-mapper
+        section = expect_mapping(data["architecture_constraints"], file, "architecture_constraints", "a mapping with 'targets: [...]'")
+        col.constraints += targets_list(section.get("targets"), file, "architecture_constraints.targets")
     if "mapspace" in data:
         section = expect_mapping(data["mapspace"], file, "mapspace", "a mapping with 'template' and/or 'targets'")
         col.constraints += targets_list(section.get("targets"), file, "mapspace.targets")

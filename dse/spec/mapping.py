@@ -198,119 +198,18 @@ def check_factor_products(mapping: Mapping, arch: Architecture, workload: Worklo
 
 
 # --------------------------------------------------------------------------- Timeloop YAML
-def _parse_factors(value: Any, where: str, residuals: dict | None = None) -> list[tuple[str, int]]:
-    """``D=4 E=16`` or ``[D=4, E=16]``; ``L=16,4`` (Timeloop's residual form) puts 4 in ``residuals``."""
-    if value is None:
-        return []
-    items = value.split() if isinstance(value, str) else list(value)
-    out = []
-    for item in items:
-        text = str(item).replace(" ", "")
-        if "=" not in text:
-            raise MappingError(f"cannot read factor '{item}'", where, "factors like 'D=4 E=16' or [D=4, E=16]")
-        d, v = text.split("=", 1)
-        if "," in v and residuals is not None:
-            v, rv = v.split(",", 1)
-            try:
-                residuals[d] = int(rv)
-            except ValueError:
-                raise MappingError(f"residual in '{item}' is not an integer", where, "factors like 'L=16,4'") from None
-        try:
-            out.append((d, int(v)))
-        except ValueError:
-            raise MappingError(f"factor '{item}' is not an integer", where, "factors like 'D=4'") from None
-    return out
-
-
-def _parse_permutation(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [c for c in value.replace(",", " ").split()] if " " in value or "," in value else list(value)
-    return [str(v) for v in value]
-
-
 def mapping_from_dict(data: TMapping[str, Any], arch: Architecture, workload: Workload, where: str = "mapping") -> Mapping:
-    """Build a :class:`Mapping` from Timeloop's ``mapping:`` list.
+    """Build a :class:`Mapping` from Timeloop's ``mapping:`` list (or a file's dict holding one).
 
-    Entries: ``target``, ``type`` (temporal | spatial | datatype/dataspace/bypass),
-    ``factors``, ``permutation`` (Timeloop order: innermost first), ``split``
-    (spatial: dims in the permutation before ``split`` go to X, the rest to Y),
-    ``keep``/``bypass``.  A spatial entry may target a fan-out or the storage
-    level directly above it.  Data spaces a level neither keeps nor bypasses are kept.
+    Every spelling Timeloop reads and writes is accepted (:mod:`dse.spec.mapping_yaml`): ``D=4`` or
+    compact ``D4`` factors, residuals ``L16,5``, targets that are storage levels, fan-outs (by name,
+    container name or timeloopfe's ``inter_<C>_spatial``), networks or numeric storage-level ids.
+    Data spaces a level neither keeps nor bypasses are kept.
     """
+    from dse.spec.mapping_yaml import mapping_from_entries
+
     entries = data.get("mapping", data) if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        raise MappingError("expected a list of mapping entries", where, "mapping: [ {target, type, factors, permutation} ... ]")
-    storage_names = [s.name for s in arch.storage_levels]
-    all_ds = frozenset(d.name for d in workload.data_spaces)
-    temporal: dict[str, list[tuple[str, int]]] = {n: [] for n in storage_names}
-    t_res: dict[str, dict[str, int]] = {}
-    s_res: dict[str, dict[str, int]] = {}
-    keep: dict[str, set[str]] = {n: set(all_ds) for n in storage_names}
-    spatial: dict[str, tuple[list, list]] = {}
-    for i, e in enumerate(entries):
-        w = f"{where}: mapping[{i}]"
-        if not isinstance(e, dict) or "target" not in e:
-            raise MappingError("entry has no 'target'", w, "a dict with target and type")
-        target, kind = str(e["target"]), str(e.get("type", "temporal"))
-        if kind in ("datatype", "dataspace", "bypass"):
-            if target not in keep:
-                raise MappingError(f"unknown storage level '{target}'", w, ", ".join(storage_names))
-            k = set(e.get("keep", []) or [])
-            b = set(e.get("bypass", []) or [])
-            unknown = (k | b) - all_ds
-            if unknown:
-                raise MappingError(f"unknown data space(s) {sorted(unknown)}", w, ", ".join(sorted(all_ds)))
-            keep[target] = (keep[target] | k) - b
-            continue
-        residuals: dict[str, int] = {}
-        factors = dict(_parse_factors(e.get("factors"), w, residuals))
-        residuals = {d: r for d, r in residuals.items() if factors.get(d, 1) > 1 and r != factors[d]}
-        perm = _parse_permutation(e.get("permutation"))
-        order = perm + [d for d in workload.dimensions if d not in perm]  # innermost first
-        if kind == "temporal":
-            if target not in temporal:
-                raise MappingError(f"unknown storage level '{target}'", w, ", ".join(storage_names))
-            temporal[target] = [(d, factors[d]) for d in reversed(order) if factors.get(d, 1) > 1]
-            if residuals:
-                t_res[target] = residuals
-        elif kind == "spatial":
-            fan = _fanout_for(target, arch, w)
-            split = int(e.get("split", len(order)))
-            xs = [(d, factors[d]) for d in order[:split] if factors.get(d, 1) > 1]
-            ys = [(d, factors[d]) for d in order[split:] if factors.get(d, 1) > 1]
-            spatial[fan] = (xs, ys)
-            if residuals:
-                s_res[fan] = residuals
-        else:
-            raise MappingError(f"unknown entry type '{kind}'", w, "temporal, spatial, datatype")
-    m = Mapping(
-        temporal=tuple(TemporalMapping(n, tuple(temporal[n]), frozenset(keep[n]), tuple(sorted(t_res.get(n, {}).items())))
-                       for n in storage_names),
-        spatial=tuple(SpatialMapping(n, tuple(x), tuple(y), tuple(sorted(s_res.get(n, {}).items())))
-                      for n, (x, y) in spatial.items()),
-    )
-    validate_mapping(m, arch, workload, where)
-    return m
-
-
-def _fanout_for(target: str, arch: Architecture, where: str) -> str:
-    """A spatial entry's fan-out: the fan-out itself, or the first one below a storage level."""
-    nodes = arch.nodes
-    for i, n in enumerate(nodes):
-        if n.name != target:
-            continue
-        if isinstance(n, SpatialLevel):
-            return n.name
-        for m in nodes[i + 1:]:
-            if isinstance(m, SpatialLevel):
-                return m.name
-            if isinstance(m, StorageLevel):
-                break
-        raise MappingError(f"level '{target}' has no fan-out below it for spatial factors", where,
-                           ", ".join(s.name for s in arch.spatial_levels) or "(no fan-outs)")
-    raise MappingError(f"unknown level '{target}'", where, ", ".join(arch.node_names))
+    return mapping_from_entries(entries, arch, workload, where)
 
 
 def load_mapping(path: str | Path, arch: Architecture, workload: Workload) -> Mapping:
@@ -327,8 +226,18 @@ def load_mapping(path: str | Path, arch: Architecture, workload: Workload) -> Ma
     return mapping_from_dict(data or {}, arch, workload, str(p))
 
 
-def mapping_to_dict(mapping: Mapping, workload: Workload) -> dict[str, Any]:
-    """Timeloop's mapping YAML structure for ``mapping`` (factors for every dimension)."""
+def mapping_to_dict(mapping: Mapping, workload: Workload, arch: Architecture | None = None) -> dict[str, Any]:
+    """Timeloop's mapping YAML structure for ``mapping``.
+
+    With ``arch``: the form ``timeloop-model`` reads back for the spec timeloopfe makes of ``arch``
+    (targets are Timeloop's storage levels, timeloopfe's ``inter_<C>_spatial`` dummy levels included;
+    factors in Timeloop's compact spelling).  Without: dse's own spelling (spatial entries target
+    fan-outs by name), which dse reads too.
+    """
+    if arch is not None:
+        from dse.spec.mapping_yaml import timeloop_entries
+
+        return {"mapping": timeloop_entries(mapping, arch, workload)}
     out: list[dict[str, Any]] = []
     all_ds = [d.name for d in workload.data_spaces]
     for t in mapping.temporal:
@@ -356,8 +265,9 @@ def _fr(f: int, r: int | None) -> str:
     return f"{f}" if r is None or r == f else f"{f},{r}"
 
 
-def dump_mapping_yaml(mapping: Mapping, workload: Workload) -> str:
-    return yaml.safe_dump(mapping_to_dict(mapping, workload), sort_keys=False)
+def dump_mapping_yaml(mapping: Mapping, workload: Workload, arch: Architecture | None = None) -> str:
+    """YAML text of :func:`mapping_to_dict`."""
+    return yaml.safe_dump(mapping_to_dict(mapping, workload, arch), sort_keys=False)
 
 
 def loops_as_text(mapping: Mapping, arch: Architecture) -> Sequence[str]:

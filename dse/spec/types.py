@@ -13,9 +13,16 @@ where a v0.3 instance count grows without a container).
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Mapping, Union
+
+
+#: timeloopfe's name for the dummy buffer level it places for a spatial container ``C``
+DUMMY_NAME = re.compile(r"^inter_(.+)_spatial$")
+DUMMY_CLASS = "dummy_storage"
 
 
 # --------------------------------------------------------------------------- workload
@@ -108,8 +115,17 @@ class SpatialLevel:
     fanout_x: int
     fanout_y: int
     implicit: bool = False  # True when inserted for a v0.3 instance-count change
+    # timeloopfe's stand-in for a spatial container: a level ``inter_<C>_spatial`` of class ``dummy_storage``
+    # (Timeloop sees a buffer that bypasses everything; dse reads it as this fan-out, named as in the file)
+    dummy: bool = False
 
     kind = "spatial"
+
+    @property
+    def container(self) -> str:
+        """The container a timeloopfe dummy level stands for (``PECols`` for ``inter_PECols_spatial``)."""
+        m = DUMMY_NAME.match(self.name) if self.dummy else None
+        return m.group(1) if m else self.name
 
     @property
     def fanout(self) -> int:

@@ -1,0 +1,212 @@
+"""Timeloop's own files, unchanged: timeloopfe-processed specs (dummy ``inter_<C>_spatial`` levels),
+Timeloop-written map.yaml (compact factors, residuals, dummy/network targets) and v4 mappings with
+container entries (issue 9 items 1, 2, 4).
+
+Expected numbers come from a real Timeloop run (tests/data/timeloop_stats/stats_KQV_gemmini_TLL.txt:
+17464.75 uJ, 51904516 cycles) and from the brute-force simulator tests/loopsim.py.
+"""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dse.cli.main import main
+from dse.errors import MappingError
+from dse.model.from_timeloop import mapping_from_stats
+from dse.spec.loader import load_spec
+from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping, dump_mapping_yaml, load_mapping, mapping_from_dict
+from dse.spec.mapping_yaml import parse_factors, parse_permutation
+from dse.spec.timeloop_stats import parse_stats
+from dse.spec.types import SpatialLevel
+
+from test_model_sim import compare, gemm
+
+DATA = Path(__file__).parent / "data"
+TL = DATA / "timeloop_files"
+REF = DATA / "reference" / "transformer_gemmini"
+STATS = DATA / "timeloop_stats" / "stats_KQV_gemmini_TLL.txt"
+ERT = DATA / "ert" / "gemmini.ERT.yaml"
+TIMELOOP_LINE = "Energy: 17464.75 uJ  Cycles: 51904516  Utilization: 96.97%"
+
+
+def v4_files():
+    return [REF / "arch/system_gemmini.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
+            REF / "layers/KQV_layer.yaml", REF / "mapper/variables.yaml", REF / "constraints/constraints.yaml"]
+
+
+def test_processed_spec_reads_dummy_levels_as_the_fanouts_they_stand_for():
+    arch = load_spec(TL / "gemmini_processed.yaml").architecture
+    assert arch.node_names == ("DRAM", "Scratchpad", "inter_PERows_spatial", "Accumulator", "inter_PECols_spatial",
+                               "Registers", "MAC")
+    rows, cols = arch.spatial_levels
+    # mesh of the next component / the dummy's own mesh: 1x16 / 1x1 and 16x16 / 1x16
+    assert (rows.fanout_x, rows.fanout_y, rows.dummy, rows.container) == (1, 16, True, "PERows")
+    assert (cols.fanout_x, cols.fanout_y, cols.container) == (16, 1, "PECols")
+    assert [s.instances for s in arch.storage_levels] == [1, 1, 16, 256]
+    # the same architecture as the v4 source it was made from, fan-out names aside
+    v4 = load_spec(v4_files()).architecture
+    assert [(type(n), getattr(n, "fanout", None)) for n in arch.nodes] == [(type(n), getattr(n, "fanout", None)) for n in v4.nodes]
+
+
+def test_processed_spec_and_timeloop_map_yaml_reproduce_timeloop(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["model", str(TL / "gemmini_kqv_processed.yaml"), "--mapping", str(TL / "gemmini_kqv.map.yaml"),
+                 "--ert", str(ERT), "-o", str(out)]) == 0
+    assert TIMELOOP_LINE in capsys.readouterr().out
+    written = parse_stats(out / "timeloop-model.stats.txt")
+    assert written.summary["Cycles"] == parse_stats(STATS).summary["Cycles"]
+    assert written.level("Accumulator").data_space("Outputs").get("Scalar reads (per-instance)") == 49545216
+
+
+def test_timeloop_map_yaml_reads_on_the_v4_source_spec_too():
+    spec = load_spec(v4_files())
+    expected = mapping_from_stats(parse_stats(STATS), spec.architecture, spec.workload, spec.constraints)
+    assert load_mapping(TL / "gemmini_kqv.map.yaml", spec.architecture, spec.workload) == expected
+
+
+def test_written_map_yaml_reads_back_with_the_same_numbers(tmp_path, capsys):
+    # write (dse model -o on the v4 source spec), read back on the processed spec: same mapping, same numbers
+    first = tmp_path / "a"
+    assert main(["model", *map(str, v4_files()), "--mapping", str(TL / "gemmini_kqv.map.yaml"), "--ert", str(ERT),
+                 "-o", str(first)]) == 0
+    assert TIMELOOP_LINE in capsys.readouterr().out
+    written = yaml.safe_load((first / "timeloop-model.map.yaml").read_text())["mapping"]
+    targets = [e["target"] for e in written if e["type"] == "temporal"]
+    assert targets == ["Registers", "inter_PECols_spatial", "Accumulator", "inter_PERows_spatial", "Scratchpad", "DRAM"]
+    assert {"target": "inter_PERows_spatial", "type": "spatial", "factors": "E1 D16 R1 S1 N1 L1 Q1 G1",
+            "permutation": "DERSNLQG", "split": 0} in written
+    second = tmp_path / "b"
+    assert main(["model", str(TL / "gemmini_kqv_processed.yaml"), "--mapping", str(first / "timeloop-model.map.yaml"),
+                 "--ert", str(ERT), "-o", str(second)]) == 0
+    assert TIMELOOP_LINE in capsys.readouterr().out
+    assert (second / "timeloop-model.map.yaml").read_text() == (first / "timeloop-model.map.yaml").read_text()
+
+
+def test_factor_and_permutation_spellings():
+    dims = ("E", "EMB", "D", "L")
+    assert parse_factors("E1 D1 L16", dims, "w") == [("E", 1, None), ("D", 1, None), ("L", 16, None)]
+    assert parse_factors("L16,5 E=2", dims, "w") == [("L", 16, 5), ("E", 2, None)]
+    assert parse_factors("E=1,D=1,L=16", dims, "w") == [("E", 1, None), ("D", 1, None), ("L", 16, None)]
+    assert parse_factors(["L=16,5", "D = 4"], dims, "w") == [("L", 16, 5), ("D", 4, None)]
+    assert parse_factors("EMB16 E2", dims, "w") == [("EMB", 16, None), ("E", 2, None)]  # longest name first
+    assert parse_permutation("LEMBD", dims, "w") == ["L", "EMB", "D"]
+    assert parse_permutation("L E D", dims, "w") == ["L", "E", "D"]
+    with pytest.raises(MappingError, match="cannot read factor 'X4'"):
+        parse_factors("E1 X4", dims, "w")
+    with pytest.raises(MappingError, match="more than once"):
+        parse_factors("E1 E4", dims, "w")
+
+
+def test_residual_factor_and_whole_dimension_zero():
+    spec = load_spec(TL / "gemmini_processed.yaml", variables={})
+    wl = spec.workload  # E 64, D 192, L 32
+    entries = [{"target": "Registers", "type": "temporal", "factors": "L16"},
+               {"target": "inter_PECols_spatial", "type": "spatial", "factors": "E16", "permutation": "E", "split": 1},
+               {"target": "inter_PERows_spatial", "type": "spatial", "factors": "D16", "permutation": "D", "split": 0},
+               {"target": "Accumulator", "type": "temporal", "factors": "D12"},
+               {"target": "DRAM", "type": "temporal", "factors": "E4 L2 D1"}]
+    m = mapping_from_dict({"mapping": entries}, spec.architecture, wl)
+    assert m.level("DRAM").loops == (("L", 2), ("E", 4)) and m.fanout("inter_PERows_spatial").y == (("D", 16),)
+    # D0 is the whole dimension (Timeloop's reading of 0)
+    zero = entries[:2] + [{"target": "DRAM", "type": "temporal", "factors": "E4 L2 D0"}]
+    m0 = mapping_from_dict({"mapping": zero}, spec.architecture, wl)
+    assert m0.level("DRAM").factor("D") == 192 and m0.level("Accumulator").loops == ()
+    # Timeloop's residual L12,8 under L3: (3 - 1) * 12 + 8 = 32
+    imperfect = [{"target": "Registers", "type": "temporal", "factors": "L12,8"}] + entries[1:4] + [
+        {"target": "DRAM", "type": "temporal", "factors": "E4 L3 D1"}]
+    mi = mapping_from_dict({"mapping": imperfect}, spec.architecture, wl)
+    assert mi.level("Registers").loops == (("L", 12),) and mi.level("Registers").residual("L") == 8
+    bad = [{"target": "Registers", "type": "temporal", "factors": "L16,5"}] + imperfect[1:]
+    with pytest.raises(MappingError, match="cover 37 but its size is 32"):
+        mapping_from_dict({"mapping": bad}, spec.architecture, wl, "m.yaml")
+
+
+def test_temporal_loops_on_a_dummy_level_run_innermost_at_the_storage_level_above():
+    spec = load_spec(TL / "gemmini_processed.yaml")
+    base = [{"target": "Registers", "type": "temporal", "factors": "L16"},
+            {"target": "inter_PECols_spatial", "type": "spatial", "factors": "E16", "permutation": "E", "split": 1},
+            {"target": "inter_PERows_spatial", "type": "spatial", "factors": "D16", "permutation": "D", "split": 0},
+            {"target": "DRAM", "type": "temporal", "factors": "L2 D12 E1"}]
+    on_dummy = base + [{"target": "inter_PERows_spatial", "type": "temporal", "factors": "E4"},
+                       {"target": "Scratchpad", "type": "temporal", "factors": "L1"}]
+    on_parent = base + [{"target": "Scratchpad", "type": "temporal", "factors": "E4"}]
+    a = mapping_from_dict(on_dummy, spec.architecture, spec.workload)
+    assert a == mapping_from_dict(on_parent, spec.architecture, spec.workload)
+    assert a.level("Scratchpad").loops == (("E", 4),)
+
+
+def test_seed_v4_mapping_with_container_entries_loads():
+    # the seed's own transformer_gemmini/mapper/mapping.yaml: dataspace/temporal entries for PECols/PERows
+    spec = load_spec([*v4_files()[:-1]])
+    m = load_mapping(REF / "mapper" / "mapping.yaml", spec.architecture, spec.workload)
+    assert m.fanout("PECols").x == (("E", 16),) and m.fanout("PERows").y == (("D", 16),)
+    assert m.level("Registers").keep == frozenset({"Weights"}) and m.level("Registers").loops == (("L", 16),)
+    assert m.level("Scratchpad").loops == (("D", 32), ("L", 256))
+
+
+def _two_dummy_spec(tmp_path):
+    """Containers A (meshX 2) and B (meshY 4) in a row, as timeloopfe writes them: two dummy levels."""
+    def comp(name, cls, n, mx, my, **attrs):
+        return {"name": f"{name}[1..{n}]", "class": cls, "attributes": {**attrs, "meshX": mx, "meshY": my}}
+    dummy = dict(width=1, depth=1, datawidth=1, technology=-1)
+    spec = {"dumped_by_timeloop_front_end": True,
+            "architecture": {"version": "0.4", "subtree": [{"name": "S_top_level", "attributes": {"technology": "32nm"}, "local": [
+                comp("DRAM", "DRAM", 1, 1, 1, width=8, datawidth=8),
+                comp("inter_A_spatial", "dummy_storage", 1, 1, 1, **dummy),
+                comp("inter_B_spatial", "dummy_storage", 2, 2, 1, **dummy),
+                comp("Buf", "SRAM", 8, 2, 4, depth=64, width=8, datawidth=8),
+                comp("MAC", "intmac", 8, 2, 4, datawidth=8)]}]},
+            "problem": {"shape": {"name": "gemm", "dimensions": ["E", "D", "L"], "data_spaces": [
+                {"name": "Weights", "projection": [[["E"]], [["D"]]]},
+                {"name": "Inputs", "projection": [[["E"]], [["L"]]]},
+                {"name": "Outputs", "projection": [[["D"]], [["L"]]], "read_write": True}]},
+                "instance": {"E": 4, "D": 8, "L": 3}}}
+    path = tmp_path / "parsed-processed-input.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_two_consecutive_dummy_fanouts_split_one_dimension(tmp_path):
+    spec = load_spec(_two_dummy_spec(tmp_path))
+    arch = spec.architecture
+    assert [(f.name, f.fanout_x, f.fanout_y) for f in arch.spatial_levels] == [("inter_A_spatial", 2, 1), ("inter_B_spatial", 1, 4)]
+    m = mapping_from_dict([{"target": "inter_A_spatial", "type": "spatial", "factors": "D2", "permutation": "D", "split": 1},
+                           {"target": "inter_B_spatial", "type": "spatial", "factors": "D4", "permutation": "DEL", "split": 0},
+                           {"target": "Buf", "type": "temporal", "factors": "E2 L3", "permutation": "EL"},
+                           {"target": "DRAM", "type": "temporal", "factors": "E2"}], arch, spec.workload)
+    assert m.fanout("inter_A_spatial").x == (("D", 2),) and m.fanout("inter_B_spatial").y == (("D", 4),)
+    assert compare(arch, gemm(4, 8, 3), m) == []
+    # the written map.yaml keeps the two fan-outs apart and reads back the same
+    assert mapping_from_dict(yaml.safe_load(dump_mapping_yaml(m, spec.workload, arch)), arch, spec.workload) == m
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"target": "inter_PECols_spatial", "type": "datatype", "keep": ["Weights"]}, ["holds no data", "keep: []"]),
+    ({"target": "Nowhere", "type": "temporal", "factors": "L1"}, ["unknown level 'Nowhere'", "inter_PECols_spatial"]),
+    ({"target": "Registers", "type": "temporal", "factors": "L16", "no_reuse": ["Weights"]}, ["'no_reuse' is not modelled"]),
+    ({"target": "Registers", "type": "skew", "factors": "L16"}, ["unknown entry type 'skew'"]),
+    ({"target": 9, "type": "temporal", "factors": "L16"}, ["storage-level id 9 is out of range", "0 (innermost, Registers)"]),
+])
+def test_bad_mapping_entries_are_one_paragraph_exit_2_nothing_written(tmp_path, capsys, entry, words):
+    bad = tmp_path / "map.yaml"
+    bad.write_text(yaml.safe_dump({"mapping": [entry]}))
+    out = tmp_path / "out"
+    assert main(["model", str(TL / "gemmini_processed.yaml"), "--mapping", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: mapping[0]") and "Accepted:" in err and "Traceback" not in err
+    for w in words:
+        assert w in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_numeric_storage_level_ids_count_dummy_levels():
+    spec = load_spec(TL / "gemmini_processed.yaml")
+    entries = [{"target": 0, "type": "temporal", "factors": "L16"},  # Registers
+               {"target": 1, "type": "spatial", "factors": "E16", "permutation": "E", "split": 1},  # inter_PECols
+               {"target": 3, "type": "spatial", "factors": "D16", "permutation": "D", "split": 0},  # inter_PERows
+               {"target": 5, "type": "temporal", "factors": "E4 L2 D12"}]  # DRAM
+    m = mapping_from_dict(entries, spec.architecture, spec.workload)
+    assert m.level("Registers").loops == (("L", 16),) and m.level("DRAM").factor("D") == 12
+    assert isinstance(spec.architecture.node("inter_PECols_spatial"), SpatialLevel)
+    assert m == Mapping(tuple(TemporalMapping(t.target, t.loops, t.keep) for t in m.temporal),
+                        (SpatialMapping("inter_PERows_spatial", (), (("D", 16),)), SpatialMapping("inter_PECols_spatial", (("E", 16),))))
