@@ -54,3 +54,13 @@ class NoValidMappingError(DseError):
     """The map-space (after constraints) holds no mapping that fits."""
 
     exit_code = 3
+
+
+class ResultGuardError(DseError):
+    """A NaN, infinite or negative energy, cycle count or access count in a model result.
+
+    Input validation should make this impossible: it is a bug report (naming the level
+    and quantity), raised before anything is written, never a silent number.
+    """
+
+    exit_code = 4

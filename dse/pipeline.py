@@ -236,7 +236,8 @@ def prepare(job: LayerJob) -> PreparedJob:
     constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
     if job.imperfect or spec.mapspace_template == "ruby":
         notes += ("imperfect factorization (ruby map-space): one residual (remainder) loop per dimension allowed",)
-    return PreparedJob(spec, ctx, constraints, options, tables, extra_notes + notes)
+    typos = tuple(w for w in spec.warnings if "unknown attribute" in w)  # a misspelled key changes the numbers
+    return PreparedJob(spec, ctx, constraints, options, tables, extra_notes + typos + notes)
 
 
 def area_by_node(ctx: ModelContext) -> dict[str, float]:
@@ -255,6 +256,7 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
     Bad input raises :class:`DseError`; "no valid mapping" returns ``ok=False`` with the reason.
     """
     from dse.mapper.search import search
+    from dse.report.guard import check_result
     from dse.report.timeloop_files import write_outputs
     from dse.spec.mapping import loops_as_text
 
@@ -275,6 +277,7 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
         if live is not None:
             live.close()
     best: ModelResult = res.best
+    check_result(best, f"layer {job.layer}")
     if out_dir is not None:
         write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes + res.notes)
     return LayerOutcome(

@@ -38,3 +38,55 @@ def test_network_energies_pickle_into_mapper_workers():
                 assert again.networks[name].energy_pj(ds, m) == net.energy_pj(ds, m)
                 checked += net.energy_pj(ds, m) > 0
     assert checked > 0
+
+
+def _hwdse(argv):
+    from dse.cli.hwdse_cmd import main
+
+    return main(argv)
+
+
+def test_mixup_is_counted_before_it_is_built(tmp_path, capsys):
+    import json
+
+    from dse.hwdse.configs import mixup, mixup_size
+
+    keys = ["pe_rows", "pe_cols", "scratchpad_size", "accumulator_size", "rf_size", "dram_bandwidth",
+            "scratchpad_bandwidth", "accumulator_bandwidth"]
+    small = [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}, {"a": 1.0, "b": "y"}]
+    assert mixup_size(small) == len(mixup(small)) == 6  # 1 and 1.0 stay apart, as in mixup
+    cfg = tmp_path / "mx.json"
+    cfg.write_text(json.dumps([{k: 2 ** (i + 2) for k in keys} for i in range(8)]))
+    out = tmp_path / "out"
+    for extra in ([], ["--yes"]):  # 8^8 = 16.7M: refused even with --yes, at once, nothing made
+        assert _hwdse(["KQV", "-mx", *extra, "-c", str(cfg), "--out", str(out)]) == 2
+        assert "16,777,216 configs" in capsys.readouterr().err and not out.exists()
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([{"pe_rows": v} for v in range(1, 10_002)]))
+    assert _hwdse(["KQV", "-c", str(many), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "10,001 configs" in err and "--yes" in err and not out.exists()
+
+
+def test_config_json_without_nan_or_deep_nesting(tmp_path, capsys):
+    out = tmp_path / "out"
+    for text, what in (('[{"pe_rows": NaN}]', "'NaN' is not a JSON number"), ('[{"pe_rows": -Infinity}]', "Infinity"),
+                       ("[" * 100_000 + "]" * 100_000, "nested too deeply")):
+        cfg = tmp_path / "c.json"
+        cfg.write_text(text)
+        assert _hwdse(["KQV", "-c", str(cfg), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert what in err and "Traceback" not in err and not out.exists()
+
+
+def test_memoized_validation_reports_every_config_index():
+    import pytest
+
+    from dse.errors import DseError
+    from dse.hwdse.configs import validate_configs
+
+    configs = [{"pe_rows": 16}, {"pe_rows": -3}, {"pe_rows": 16}, {"pe_rows": -3}]
+    with pytest.raises(DseError) as err:
+        validate_configs(configs, "gemmini", "cfg.json")
+    msg = str(err.value)
+    assert "2 problem(s)" in msg and "[1]" in msg and "[3]" in msg and "[0]" not in msg and "[@]" not in msg

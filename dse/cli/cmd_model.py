@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tabulate import tabulate
@@ -44,12 +45,15 @@ def _load(spec_files, var_items):
 
 def _model(args) -> int:
     from dse.model.nest import evaluate, make_context
+    from dse.report.guard import check_result
     from dse.report.timeloop_files import write_outputs
     from dse.spec.mapping import load_mapping
 
     if args.out:
         check_output_folder(args.out, "-o/--out")
     spec = _load(args.spec_files, args.var)
+    for warning in spec.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     path = Path(args.mapping)
     if path.suffix == ".txt":
         from dse.model.from_timeloop import mapping_from_stats
@@ -64,6 +68,7 @@ def _model(args) -> int:
     if not result.valid:
         raise DseError("the mapping does not fit: " + "; ".join(result.invalid_reasons), str(path),
                        "a mapping whose tiles fit every buffer and whose spatial factors fit every fan-out")
+    check_result(result, f"mapping {path}")
     if args.out:
         write_outputs(Path(args.out), "timeloop-model", ctx, result, tables)
     print(f"Energy: {result.energy_pj / 1e6:.2f} uJ  Cycles: {result.cycles}  Utilization: {100 * result.utilization:.2f}%  "

@@ -68,6 +68,7 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
                         "default energy,cycles)")
     p.add_argument("--mapper", default=None, help="mapper preset or mapper YAML file (default: the default preset)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--yes", action="store_true", help="run more than 10,000 configs (refused without it)")
     return p
 
 
@@ -209,7 +210,7 @@ def _summary_only(args, layers, level) -> int:
 
 
 def _sweep(args, layers, level, argv) -> int:
-    from dse.hwdse.configs import load_configs, mixup, repeated
+    from dse.hwdse.configs import check_config_count, load_configs, mixup, mixup_size, repeated
     from dse.hwdse.plan import SweepSettings
     from dse.hwdse.sweep import SweepRequest, SweepStopped, run_sweep
     from dse.workloads import get_model
@@ -229,8 +230,12 @@ def _sweep(args, layers, level, argv) -> int:
     _check_view_options(args)
     model = get_model(args.model).name
     configs = load_configs(args.configs)
-    if args.mixup:
+    if args.mixup:  # counted before anything is built: 8 keys x 8 values would be 16.7M dicts
+        check_config_count(mixup_size(configs), args.yes, "-mx (the cross product of every key's values) would",
+                           f"-mx -c {args.configs}")
         configs = mixup(configs)
+    else:
+        check_config_count(len(configs), args.yes, "the config file would", f"-c {args.configs}")
     for a, b in repeated(configs):
         print(f"note: config [{b + args.init_idx}] is the same as [{a + args.init_idx}]; both are mapped",
               file=sys.stderr)

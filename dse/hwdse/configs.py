@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,18 @@ def load_configs(path: str | Path) -> list[Config]:
                            "each key once per config")
         return dict(pairs)
 
+    def no_constants(name: str) -> Any:  # Python's json reads NaN/Infinity, which JSON does not have
+        raise DseError(f"'{name}' is not a JSON number", f"-c/--configs {p}", "finite numbers")
+
     try:
-        data = json.loads(text, object_pairs_hook=no_repeated_keys)
+        data = json.loads(text, object_pairs_hook=no_repeated_keys, parse_constant=no_constants)
     except json.JSONDecodeError as err:
         raise DseError(f"malformed JSON: {err.msg} at line {err.lineno}, column {err.colno}",
                        f"{p}:{err.lineno}:{err.colno}", accepted) from None
+    except RecursionError:
+        raise DseError("JSON nested too deeply", f"-c/--configs {p}", accepted) from None
+    except ValueError as err:  # an integer of more than 4300 digits
+        raise DseError(f"malformed JSON: {err}", f"-c/--configs {p}", accepted) from None
     if not isinstance(data, list):
         raise DseError(f"the top level is a JSON {type(data).__name__.replace('dict', 'object')}, not a list", str(p), accepted)
     if not data:
@@ -53,6 +61,31 @@ def load_configs(path: str | Path) -> list[Config]:
 def _value_key(value: Any) -> str:
     """A hashable identity that keeps 1, 1.0 and true apart."""
     return f"{type(value).__name__}:{json.dumps(value, sort_keys=True)}"
+
+
+#: Configs a sweep runs without ``--yes`` (each is a full mapping of every layer).
+CONFIRM_ABOVE = 10_000
+#: Configs a sweep never exceeds, even with ``--yes`` (the plan alone would take gigabytes).
+MAX_CONFIGS = 100_000
+
+
+def mixup_size(configs: list[Config]) -> int:
+    """How many configs :func:`mixup` would make, computed without making them."""
+    values: dict[str, set[str]] = {}
+    for cfg in configs:
+        for key, value in cfg.items():
+            values.setdefault(key, set()).add(_value_key(value))
+    return math.prod(len(v) for v in values.values())
+
+
+def check_config_count(n: int, confirmed: bool, what: str, where: str) -> None:
+    """Refuse ``n`` configs above :data:`MAX_CONFIGS`, or above :data:`CONFIRM_ABOVE` unless ``confirmed``."""
+    if n > MAX_CONFIGS:
+        raise DseError(f"{what} make {n:,} configs, more than the {MAX_CONFIGS:,} a sweep can hold", where,
+                       f"at most {MAX_CONFIGS:,} configs (fewer values per key)")
+    if n > CONFIRM_ABOVE and not confirmed:
+        raise DseError(f"{what} make {n:,} configs; nothing was started", where,
+                       f"--yes to run more than {CONFIRM_ABOVE:,} configs, or fewer values per key")
 
 
 def mixup(configs: list[Config]) -> list[Config]:
@@ -100,16 +133,22 @@ def validate_configs(configs: list[Config], arch: str, source: str) -> None:
     knobs = knobs_of(arch)
     all_keys = list(dict.fromkeys(k for c in configs for k in c if k in knobs))
     problems: list[str] = []
+    single: dict[tuple[str, str], str | None] = {}
     for idx, cfg in enumerate(configs):
         before = len(problems)
         missing = [k for k in all_keys if k not in cfg]
         if missing:
             problems.append(f"[{idx}] missing key(s) {', '.join(missing)} that other configs set")
         for key, value in cfg.items():  # every bad key of this config, not only the first one
-            try:
-                resolve_architecture(arch, {key: value}, where=f"[{idx}]")
-            except DseError as err:
-                problems.append(_short(err))
+            memo = (key, _value_key(value))  # -mx repeats each value in thousands of configs: check it once
+            if memo not in single:
+                try:
+                    resolve_architecture(arch, {key: value}, where="[@]")
+                    single[memo] = None
+                except DseError as err:
+                    single[memo] = _short(err)
+            if single[memo] is not None:
+                problems.append(single[memo].replace("[@]", f"[{idx}]"))
         if len(problems) == before:
             try:  # the combination (e.g. a constraints file chosen by the knob values)
                 resolve_architecture(arch, cfg, where=f"[{idx}]")

@@ -166,8 +166,14 @@ def map_yaml(ctx: ModelContext, result: ModelResult) -> str:
 
 def write_outputs(out_dir: Path, prefix: str, ctx: ModelContext, result: ModelResult, tables=None,
                   notes: tuple[str, ...] = ()) -> list[Path]:
-    """Write ``<prefix>.stats.txt``, ``.map.txt``, ``.map.yaml`` (+ ``.ERT.yaml``/``.ART.yaml``)."""
+    """Write ``<prefix>.stats.txt``, ``.map.txt``, ``.map.yaml`` (+ ``.ERT.yaml``/``.ART.yaml``).
+
+    A result with a NaN, infinite or negative number is refused before anything is written
+    (:func:`dse.report.guard.check_result`)."""
+    from dse.report.guard import check_result
+
     out_dir = Path(out_dir)
+    check_result(result, str(out_dir / f"{prefix}.stats.txt"))
     written = []
     for suffix, text in ((".stats.txt", stats_txt(ctx, result, notes)), (".map.txt", map_txt(ctx, result)),
                          (".map.yaml", map_yaml(ctx, result))):

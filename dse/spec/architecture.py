@@ -13,6 +13,8 @@ rules and inserts implicit fan-outs where the instance count grows.
 """
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -44,6 +46,78 @@ INHERITED_VARIABLES = ("technology", "global_cycle_seconds", "latency")
 
 _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 
+#: Largest value of any numeric attribute: sizes, bandwidths and widths beyond it only
+#: overflow the model's 64-bit counts (a petaword buffer is not a design).
+MAX_ATTRIBUTE_VALUE = 1e15
+
+# Numeric attributes the model and the energy estimator read: (lowest, lowest allowed?,
+# highest, integer?).  A value outside its range is an error at load time, never a
+# silently wrong number (a zero or negative bandwidth used to read as unlimited).
+_POS_INT = (1, True, MAX_ATTRIBUTE_VALUE, True)
+_NONNEG_INT = (0, True, MAX_ATTRIBUTE_VALUE, True)
+_POSITIVE = (0, False, MAX_ATTRIBUTE_VALUE, False)
+_NONNEG = (0, True, MAX_ATTRIBUTE_VALUE, False)
+NUMERIC_ATTRIBUTES: Mapping[str, tuple[float, bool, float, bool]] = {
+    **dict.fromkeys(("datawidth", "word_bits", "word_width", "block_size", "n_words", "cluster_size", "n_banks",
+                     "network_word_bits", "multiplier_width", "adder_width"), _POS_INT),
+    **dict.fromkeys(("n_rd_ports", "n_wr_ports", "n_rdwr_ports", "fill_latency", "drain_latency",
+                     "network_fill_latency", "network_drain_latency"), _NONNEG_INT),
+    **dict.fromkeys(("width", "memory_width", "data_storage_width", "read_bandwidth", "write_bandwidth", "bandwidth",
+                     "shared_bandwidth", "multiple_buffering"), _POSITIVE),
+    **dict.fromkeys(("entries", "depth", "memory_depth", "data_storage_depth", "sizeKB"), _NONNEG),
+    # a clock slower than 1 Hz is a typo; 1e300 s made leakage energy infinite
+    **dict.fromkeys(("global_cycle_seconds", "cycle_seconds"), (0, False, 1.0, False)),
+    "min_utilization": (0, True, 1.0, False),
+}
+
+#: Other attributes Timeloop/Accelergy components commonly carry; with the numeric ones
+#: they are what a misspelled key (``read_bandwith``) is compared against.
+KNOWN_ATTRIBUTES = frozenset(NUMERIC_ATTRIBUTES) | {
+    "technology", "latency", "type", "instances", "meshX", "meshY", "network_read", "network_update",
+    "network_fill", "network_drain", "action_name", "per_datatype_ERT", "multicast_factor_argument",
+    "metadata_storage_width", "metadata_storage_depth", "metadata_counter_width", "metadata_block_size",
+    "metadata_datawidth", "reduction_supported", "allow_overbooking", "action_latency_cycles", "n_instances",
+    "concordant_compressed_tile_traversal", "tile_partition_supported", "decompression_supported",
+    "compression_supported", "num_ports", "ports", "n_ports",
+}
+
+
+def _range_text(lo: float, lo_ok: bool, hi: float, integer: bool) -> str:
+    kind = "an integer" if integer else "a number"
+    low = f">= {lo:g}" if lo_ok else f"> {lo:g}"
+    return f"{kind} {low} and <= {hi:g}"
+
+
+def check_numeric_attribute(key: str, value: Any, where: str) -> None:
+    """Raise :class:`SpecError` unless ``value`` is a finite number in the range of ``key``
+    (:data:`NUMERIC_ATTRIBUTES`; other keys are not checked).  ``None`` means absent."""
+    rule = NUMERIC_ATTRIBUTES.get(key)
+    if rule is None or value is None:
+        return
+    lo, lo_ok, hi, integer = rule
+    accepted = _range_text(*rule)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{key} must be a number, got {value!r}", where=where, accepted=accepted)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{key} must be finite, got {value}", where=where, accepted=accepted)
+    if value < lo or (value == lo and not lo_ok) or value > hi:
+        raise SpecError(f"{key} is out of range: {value:g}", where=where, accepted=accepted)
+    if integer and value != int(value):
+        raise SpecError(f"{key} must be a whole number, got {value:g}", where=where, accepted=accepted)
+
+
+def _check_leaf_attributes(leaf: "_Leaf", own: Mapping[str, Any], warnings: list[str]) -> None:
+    """Range-check the numeric attributes of one component; warn about likely misspellings."""
+    for key, value in leaf.attributes.items():
+        where = at(leaf.file, f"{leaf.path}.attributes.{key}")
+        if key in NUMERIC_ATTRIBUTES:
+            check_numeric_attribute(key, value, where)
+        elif key in own and key not in KNOWN_ATTRIBUTES:
+            close = difflib.get_close_matches(key, sorted(KNOWN_ATTRIBUTES), n=1, cutoff=0.85)
+            if close:
+                warnings.append(f"{where}: unknown attribute '{key}' of {leaf.cls} '{leaf.name}' is ignored "
+                                f"(did you mean '{close[0]}'?)")
+
 
 @dataclass(frozen=True)
 class RawConstraint:
@@ -69,6 +143,7 @@ class _Leaf:
     file: str
     path: str
     fanout_hint: tuple[str, ...] = ()
+    own_attributes: Mapping[str, Any] = field(default_factory=dict)  # as written on the component (not inherited)
 
 
 @dataclass
@@ -143,6 +218,12 @@ def build_architecture(
             where=at(file, "architecture"),
             accepted="'nodes: [!Container ..., !Component ...]' or 'subtree: [{name, local, subtree}]'",
         )
+    for key in INHERITED_VARIABLES:
+        if key in arch_attrs:
+            check_numeric_attribute(key, arch_attrs[key], f"variable {key}")
+    for leaf in walk.items:
+        if isinstance(leaf, _Leaf):
+            _check_leaf_attributes(leaf, leaf.own_attributes, walk.warnings)
     nodes, networks = _assemble(walk)
     return Architecture(name=name, nodes=nodes, attributes=arch_attrs, networks=networks), walk.constraints, walk.warnings
 
@@ -240,7 +321,8 @@ def _component_v4(node: dict, p: str, walk: _Walk, scope: _Scope) -> None:
         merged[key] = {"instances": instances, "meshX": scope.mesh_x, "meshY": scope.mesh_y}[key]
     subclass = node.get("subclass")
     walk.items.append(
-        _Leaf(name, cls, subclass if isinstance(subclass, str) else None, merged, instances, scope.mesh_x, scope.mesh_y, walk.file, p)
+        _Leaf(name, cls, subclass if isinstance(subclass, str) else None, merged, instances, scope.mesh_x, scope.mesh_y, walk.file, p,
+              own_attributes=attrs)
     )
     constraints = expect_mapping(node.get("constraints"), walk.file, f"{p}.constraints")
     _inline_constraints(name, constraints, walk, f"{p}.constraints")
@@ -322,7 +404,8 @@ def _walk_tree(
         merged = {**inherited, **attrs, "instances": instances, "meshX": mesh_x, "meshY": mesh_y}
         subclass = local.get("subclass")
         walk.items.append(
-            _Leaf(lname, cls, subclass if isinstance(subclass, str) else None, merged, instances, mesh_x, mesh_y, walk.file, lp, pending_ranges)
+            _Leaf(lname, cls, subclass if isinstance(subclass, str) else None, merged, instances, mesh_x, mesh_y, walk.file, lp, pending_ranges,
+                  own_attributes=attrs)
         )
         pending_ranges = ()
     subtrees = expect_list(node.get("subtree"), walk.file, f"{path}.subtree")

@@ -1,0 +1,83 @@
+"""Numeric attributes are finite and in range at load time (issue 16); misspelled attributes warn;
+the output guard refuses impossible results."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dse.errors import ResultGuardError, SpecError
+from dse.spec.loader import load_spec
+
+REF = Path(__file__).parent / "data" / "reference" / "transformer_gemmini"
+ARCH = (REF / "arch/system_gemmini.yaml").read_text()
+
+
+def load_mutated(tmp_path, old: str, new: str):
+    text = ARCH.replace(old, new, 1)
+    assert text != ARCH
+    arch = tmp_path / "system_gemmini.yaml"
+    arch.write_text(text)
+    return load_spec([arch, *sorted((REF / "arch/components").glob("*.yaml")), REF / "mapper/variables.yaml"])
+
+
+@pytest.mark.parametrize("old,new,key,what", [
+    ("width: 64", "width: .nan", "nodes[1].attributes.width", "must be finite"),
+    ("width: 128", "width: -128", "nodes[3].attributes.width", "out of range"),
+    ("depth: 16384*2", "depth: -5", "nodes[3].attributes.depth", "out of range"),
+    ("depth: 16384*2", "depth: 1e300", "nodes[3].attributes.depth", "out of range"),
+    ("read_bandwidth: 4", "read_bandwidth: 0", "nodes[1].attributes.read_bandwidth", "out of range"),
+    ("read_bandwidth: 4", "read_bandwidth: -4", "nodes[1].attributes.read_bandwidth", "out of range"),
+    ("network_fill_latency: 1", "network_fill_latency: .inf", "nodes[3].attributes.network_fill_latency", "finite"),
+    ("network_fill_latency: 1", "network_fill_latency: -100", "nodes[3].attributes.network_fill_latency", "out of range"),
+    ("network_fill_latency: 1", "network_fill_latency: 1.5", "nodes[3].attributes.network_fill_latency", "whole number"),
+    ("n_banks: 4", "n_banks: abc", "nodes[3].attributes.n_banks", "must be a number"),
+    ('latency: "1ns"', "global_cycle_seconds: .inf", "attributes.global_cycle_seconds", "finite"),
+    ('latency: "1ns"', "global_cycle_seconds: 1e300", "attributes.global_cycle_seconds", "out of range"),
+])
+def test_bad_numbers_are_refused_with_file_and_key(tmp_path, old, new, key, what):
+    with pytest.raises(SpecError) as err:
+        load_mutated(tmp_path, old, new)
+    msg = str(err.value)
+    assert msg.startswith(str(tmp_path / "system_gemmini.yaml") + ": architecture.") and key in msg and what in msg
+    assert "Accepted:" in msg
+
+
+def test_misspelled_attribute_warns_with_the_closest_known_one(tmp_path):
+    spec = load_mutated(tmp_path, "read_bandwidth: 16", "read_bandwith: 16")
+    [w] = [w for w in spec.warnings if "read_bandwith" in w]
+    assert "architecture.nodes[3].attributes.read_bandwith" in w and "did you mean 'read_bandwidth'" in w
+    assert str(tmp_path) in w
+    # a user's own attribute far from every known one is not flagged
+    spec = load_mutated(tmp_path, "n_banks: 4", "n_banks: 4\n      my_custom_knob: 3")
+    assert not [w for w in spec.warnings if "my_custom_knob" in w]
+
+
+def test_output_guard_refuses_nan_and_negative_results(tmp_path):
+    from dse.cli.main import main
+    from dse.model.from_timeloop import mapping_from_stats
+    from dse.model.nest import evaluate, make_context
+    from dse.pipeline import energies_for
+    from dse.report.guard import check_result
+    from dse.report.timeloop_files import write_outputs
+    from dse.spec.timeloop_stats import parse_stats
+
+    stats = parse_stats(Path(__file__).parent / "data" / "timeloop_stats" / "stats_KQV_gemmini_TLL.txt")
+    files = [REF / "arch/system_gemmini.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
+             REF / "layers/KQV_layer.yaml", REF / "mapper/variables.yaml", REF / "constraints/constraints.yaml"]
+    spec = load_spec(files)
+    energies, tables, _ = energies_for(spec, None)
+    ctx = make_context(spec.architecture, spec.workload, energies)
+    result = evaluate(ctx, mapping_from_stats(stats, spec.architecture, spec.workload, spec.constraints))
+    check_result(result, "ok")  # a real result passes
+    lvl = result.levels[1]
+    broken = replace(result, levels=(result.levels[0], replace(lvl, energy_pj=float("nan")), *result.levels[2:]))
+    with pytest.raises(ResultGuardError) as err:
+        write_outputs(tmp_path / "out", "timeloop-model", ctx, broken, tables)
+    assert f"{lvl.name} energy_pj = nan" in str(err.value) and err.value.exit_code == 4
+    assert not (tmp_path / "out" / "timeloop-model.stats.txt").exists()
+    negative = replace(result, cycles=-5)
+    with pytest.raises(ResultGuardError, match="cycles = -5"):
+        check_result(negative, "x")
+    assert main(["model", *map(str, files), "--mapping", str(Path(__file__).parent / "data" / "timeloop_stats" / "stats_KQV_gemmini_TLL.txt")]) == 0
