@@ -210,3 +210,29 @@ def test_numeric_storage_level_ids_count_dummy_levels():
     assert isinstance(spec.architecture.node("inter_PECols_spatial"), SpatialLevel)
     assert m == Mapping(tuple(TemporalMapping(t.target, t.loops, t.keep) for t in m.temporal),
                         (SpatialMapping("inter_PERows_spatial", (), (("D", 16),)), SpatialMapping("inter_PECols_spatial", (("E", 16),))))
+
+
+def test_dummy_levels_priced_by_their_ert_entry_leak_as_timeloop_charges(tmp_path, capsys):
+    # A spec defining a compound class named dummy_storage (the seed's PIM components) gives timeloopfe's
+    # dummy levels ERT entries (1 pJ per action in the real PIM ERT); Timeloop charges their leakage:
+    # leak x cycles x utilized instances of the dummy level. inter_PERows_spatial: 1 instance;
+    # inter_PECols_spatial: the 16 instances the D16 fan-out above it uses.  They bypass everything: no accesses.
+    ert = yaml.safe_load(ERT.read_text())
+    for name in ("System_top_level.inter_PERows_spatial[1..1]", "System_top_level.inter_PECols_spatial[1..16]"):
+        ert["ERT"]["tables"].append({"name": name, "actions": [{"name": a, "arguments": {}, "energy": 1.0}
+                                                              for a in ("write", "update", "read", "leak")]})
+    priced = tmp_path / "with_dummies.ERT.yaml"
+    priced.write_text(yaml.safe_dump(ert, sort_keys=False))
+    out = tmp_path / "out"
+    args = [str(TL / "gemmini_kqv_processed.yaml"), "--mapping", str(TL / "gemmini_kqv.map.yaml")]
+    assert main(["model", *args, "--ert", str(priced), "-o", str(out)]) == 0
+    cycles = 51904516
+    expected_uj = 17464.75 + (1 + 16) * cycles * 1e-6
+    line = capsys.readouterr().out
+    assert f"Cycles: {cycles}" in line
+    assert float(line.split("Energy: ")[1].split()[0]) == pytest.approx(expected_uj, abs=0.011)
+    stats = (out / "timeloop-model.stats.txt").read_text()
+    assert "inter_PECols_spatial: timeloopfe's dummy level for container PECols (class dummy_storage)" in stats
+    # the same on the v4 source spec (its PECols container is what timeloopfe turns into inter_PECols_spatial)
+    assert main(["model", *map(str, v4_files()), "--mapping", str(TL / "gemmini_kqv.map.yaml"), "--ert", str(priced)]) == 0
+    assert float(capsys.readouterr().out.split("Energy: ")[1].split()[0]) == pytest.approx(expected_uj, abs=0.011)

@@ -62,7 +62,8 @@ def _model(args) -> int:
         mapping = mapping_from_stats(read_loop_nest(path), spec.architecture, spec.workload, spec.constraints)
     else:
         mapping = load_mapping(path, spec.architecture, spec.workload)
-    energies, tables, _ = energies_for(spec, args.ert)
+    energies, tables, notes = energies_for(spec, args.ert)
+    notes = notes + dummy_level_notes(spec.architecture, energies)
     ctx = make_context(spec.architecture, spec.workload, energies)
     result = evaluate(ctx, mapping)
     if not result.valid:
@@ -70,10 +71,22 @@ def _model(args) -> int:
                        "a mapping whose tiles fit every buffer and whose spatial factors fit every fan-out")
     check_result(result, f"mapping {path}")
     if args.out:
-        write_outputs(Path(args.out), "timeloop-model", ctx, result, tables)
+        write_outputs(Path(args.out), "timeloop-model", ctx, result, tables, notes)
     print(f"Energy: {result.energy_pj / 1e6:.2f} uJ  Cycles: {result.cycles}  Utilization: {100 * result.utilization:.2f}%  "
           f"EDP(J*cycle): {result.edp_j_cycles:.3e}  pJ/Compute: {result.pj_per_compute:.3f}")
     return 0
+
+
+def dummy_level_notes(arch, energies) -> tuple[str, ...]:
+    """Say where timeloopfe's dummy levels cost energy (their ERT entries, e.g. a spec's own dummy_storage class)."""
+    out = []
+    for fan in arch.spatial_levels:
+        le = energies.levels.get(fan.name)
+        if le is not None and (le.leak_pj or le.read_pj or le.fill_pj or le.update_pj):
+            out.append(f"{fan.name}: timeloopfe's dummy level for container {fan.container} (class dummy_storage) is priced by "
+                       f"its ERT entry (leak {le.leak_pj:g} pJ per instance-cycle), as Timeloop charges it; the spec "
+                       "defines a compound class named dummy_storage. This leakage is in the total energy, not in a level's")
+    return tuple(out)
 
 
 def _compare(args) -> int:

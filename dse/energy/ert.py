@@ -377,6 +377,8 @@ def override(estimated: EnergyAreaTables, user: EnergyAreaTables, *, where: str 
             continue
         actions = {**comp.actions, **u.actions}
         out.append(replace(comp, actions=actions, area=u.area if u.area is not None else comp.area))
+    # timeloopfe's dummy levels are not estimated here; their ERT entries are kept for the fan-outs they stand for
+    out += [u for n, u in by_name.items() if n not in estimated and n not in net_names and _NETWORK_RE.match(n) and u.actions]
     nets = []
     for net in estimated.networks:
         u = by_name.get(net.name)

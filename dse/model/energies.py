@@ -61,6 +61,14 @@ def from_tables(tables, arch) -> ActionEnergies:
                                          update_pj=acts.get("update", write), leak_pj=acts.get("leak", 0.0))
         if comp.area_um2 is not None:
             area[lvl.name] = comp.area_um2
+    for fan in arch.spatial_levels:
+        # timeloopfe's dummy level for a container (inter_<C>_spatial): Timeloop charges its ERT entry, which is
+        # non-zero where the spec defines a compound class named dummy_storage (the seed's PIM components)
+        comp = tables.get(fan.name) or (None if fan.implicit else tables.get(f"inter_{fan.name}_spatial"))
+        if comp is not None and comp.actions:
+            acts = {a: comp.actions[a].energy_pj for a in comp.actions}
+            levels[fan.name] = LevelEnergies(read_pj=acts.get("read", 0.0), fill_pj=acts.get("write", 0.0),
+                                             update_pj=acts.get("update", acts.get("write", 0.0)), leak_pj=acts.get("leak", 0.0))
     comp = tables.get(arch.compute.name)
     compute_pj = 0.0
     if comp is not None:

@@ -535,7 +535,7 @@ def _finish(ctx: ModelContext, keep, tile, partition, instances, reads, fills, u
             leak[:, k] = le.leak_pj * cycles * max_util
     compute_energy = np.full(B, macs * e.compute_pj)
     level_energy = ds_energy.sum(axis=2) + leak
-    energy = level_energy.sum(axis=1) + compute_energy
+    energy = level_energy.sum(axis=1) + compute_energy + _fanout_leak(ctx, instances, sx_all, sy_all, cycles)
     nets = (None,) * 5
     if ctx.networks and net is not None:
         nets = _network_counts(ctx, keep, instances, net)
@@ -551,6 +551,25 @@ def _finish(ctx: ModelContext, keep, tile, partition, instances, reads, fills, u
         last_level_accesses=last, network_transfers=nets[0], network_multicast=nets[1], network_fanout=nets[2],
         network_instances=nets[3], network_energy_pj=nets[4],
     )
+
+
+def _fanout_leak(ctx: ModelContext, instances: np.ndarray, sx_all: np.ndarray, sy_all: np.ndarray,
+                 cycles: np.ndarray) -> np.ndarray:
+    """Leakage of fan-outs the energies price (timeloopfe's dummy ``inter_<C>_spatial`` levels, which Timeloop
+    sees as buffers bypassing everything): leak x cycles x the dummy level's utilized instances (those of the
+    storage level above it times the spatial factors of the dummy fan-outs between)."""
+    out = np.zeros(len(cycles))
+    above = ctx.fanout_above_level
+    for f, fan in enumerate(ctx.fanouts):
+        le = ctx.energies.levels.get(fan.name)
+        if le is None or not le.leak_pj:
+            continue
+        used = instances[:, above[f]].astype(float)
+        for g in range(f):
+            if above[g] == above[f]:
+                used = used * np.prod(sx_all[:, g, :] * sy_all[:, g, :], axis=1)
+        out += le.leak_pj * cycles * np.maximum(used, 1.0)
+    return out
 
 
 # --------------------------------------------------------------------------- imperfect factorization
