@@ -193,7 +193,8 @@ def test_bad_mapping_entries_are_one_paragraph_exit_2_nothing_written(tmp_path, 
     out = tmp_path / "out"
     assert main(["model", str(TL / "gemmini_processed.yaml"), "--mapping", str(bad), "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {bad}: mapping[0]") and "Accepted:" in err and "Traceback" not in err
+    errors = [l for l in err.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: mapping[0]") and "Accepted:" in err and "Traceback" not in err
     for w in words:
         assert w in err
     assert not out.exists() or not any(out.iterdir())
@@ -236,3 +237,62 @@ def test_dummy_levels_priced_by_their_ert_entry_leak_as_timeloop_charges(tmp_pat
     # the same on the v4 source spec (its PECols container is what timeloopfe turns into inter_PECols_spatial)
     assert main(["model", *map(str, v4_files()), "--mapping", str(TL / "gemmini_kqv.map.yaml"), "--ert", str(priced)]) == 0
     assert float(capsys.readouterr().out.split("Energy: ")[1].split()[0]) == pytest.approx(expected_uj, abs=0.011)
+
+
+# --------------------------------------------------------------------------- compare-timeloop (item 6)
+def _cmp(capsys, *args):
+    rc = main(["compare-timeloop", *map(str, args)])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_compare_takes_the_nest_from_map_txt_with_dummy_levels(capsys):
+    # no constraints file: only the map.txt's printed spatial loops say D16 is on PERows (Y) and E16 on PECols (X)
+    files = v4_files()[:-1]
+    rc, out, _ = _cmp(capsys, STATS, *files, "--map", TL / "gemmini_kqv.map.txt")
+    assert rc == 0 and out.strip().splitlines()[-1] == "max relative error: energy 0.0000%, cycles 0.0000%, accesses 0.0000%"
+    # the processed spec: the stats file has no section for its dummy levels, which is fine
+    rc, out, _ = _cmp(capsys, STATS, TL / "gemmini_kqv_processed.yaml")
+    assert rc == 0 and out.strip().endswith("accesses 0.0000%")
+
+
+def test_compare_refuses_a_reconstruction_that_contradicts_utilized_instances(tmp_path, capsys):
+    text = STATS.read_text().splitlines(keepends=True)
+    assert "Utilized instances (max)                 : 16" in text[120]
+    text[120] = text[120].replace(": 16", ": 8")
+    bad = tmp_path / "stats.txt"
+    bad.write_text("".join(text))
+    rc, out, err = _cmp(capsys, bad, *v4_files())
+    assert rc == 2 and "max relative error" not in out
+    assert "Accumulator: printed 8, reconstructed 16" in err and "--map" in err and "first data space" in err
+
+
+def test_compare_refuses_a_stats_nest_missing_outer_loops(tmp_path, capsys):
+    # what stats.txt shows when the first data space is not kept at DRAM: no DRAM loops
+    lines = STATS.read_text().splitlines(keepends=True)
+    start = next(i for i, l in enumerate(lines) if "=== DRAM ===" in l)
+    kept = [l for i, l in enumerate(lines) if not (i > start and l.strip().startswith("for "))]
+    bad = tmp_path / "stats.txt"
+    bad.write_text("".join(kept))
+    rc, out, err = _cmp(capsys, bad, *v4_files())
+    assert rc == 2 and "max relative error" not in out and "map.txt" in err
+
+
+def test_compare_with_ert_computes_our_energy_from_that_ert(tmp_path, capsys):
+    rc, out, _ = _cmp(capsys, STATS, *v4_files(), "--ert", ERT)
+    assert rc == 0 and out.strip().splitlines()[-1] == "max relative error: energy 0.0000%, cycles 0.0000%, accesses 0.0000%"
+    # an energy-rule error (here: the Scratchpad read energy doubled) shows in --ert mode ...
+    ert = yaml.safe_load(ERT.read_text())
+    for t in ert["ERT"]["tables"]:
+        if "Scratchpad" in t["name"]:
+            for a in t["actions"]:
+                if a["name"] == "read":
+                    a["energy"] *= 2
+    doubled = tmp_path / "doubled.ERT.yaml"
+    doubled.write_text(yaml.safe_dump(ert))
+    rc, out, _ = _cmp(capsys, STATS, *v4_files(), "--ert", doubled)
+    energy_pct = float(out.strip().splitlines()[-1].split("energy ")[1].split("%")[0])
+    assert rc == 0 and energy_pct > 1.0
+    # ... which the default mode (per-access energies back-computed from the stats) cannot see
+    rc, out, _ = _cmp(capsys, STATS, *v4_files())
+    assert out.strip().endswith("energy 0.0000%, cycles 0.0000%, accesses 0.0000%")

@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "with our model on the given spec, and print ours beside Timeloop's.")
     c.add_argument("stats", metavar="STATS.txt")
     c.add_argument("spec_files", nargs="+", metavar="SPEC_FILE")
-    c.add_argument("--ert", default=None, help="use this Accelergy ERT.yaml instead of the stats file's per-access energies")
+    c.add_argument("--ert", default=None, help="compute our energy from this Accelergy ERT.yaml (Timeloop's own ERT of the run) "
+                   "instead of back-computing per-access energies from the stats file, so energy-rule differences show")
+    c.add_argument("--map", default=None, metavar="MAP.txt",
+                   help="take the loop nest from the run's map.txt (stats.txt prints only the first data space's nest)")
     c.add_argument("--var", nargs="+", default=(), metavar="NAME=VALUE", help="variable overrides")
     c.add_argument("--all", action="store_true", help="print every row (default: counts and energies of kept data spaces)")
     c.set_defaults(func=_compare)
@@ -93,11 +96,12 @@ def _compare(args) -> int:
     from dse.model.from_timeloop import mapping_from_stats
     from dse.model.nest import evaluate, make_context
     from dse.report.compare import compare
-    from dse.spec.timeloop_stats import parse_stats
+    from dse.spec.timeloop_stats import parse_stats, stats_from_map_txt
 
     stats = parse_stats(args.stats)
     spec = _load(args.spec_files, args.var)
-    mapping = mapping_from_stats(stats, spec.architecture, spec.workload, spec.constraints)
+    nest = stats_from_map_txt(args.map) if args.map else stats
+    mapping = mapping_from_stats(nest, spec.architecture, spec.workload, spec.constraints)
     energies, _, _ = energies_for(spec, args.ert if args.ert else args.stats)
     result = evaluate(make_context(spec.architecture, spec.workload, energies), mapping)
     cmp = compare(result, stats)

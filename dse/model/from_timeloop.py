@@ -47,42 +47,78 @@ def energies_from_stats(stats: TimeloopStats) -> ActionEnergies:
 
 def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workload,
                        constraints: tuple[Constraint, ...] = ()) -> Mapping:
-    """The mapping a Timeloop stats file reports, with spatial factors inferred when absent."""
+    """The mapping a Timeloop stats.txt or map.txt reports.
+
+    Levels the file names that are fan-outs here (timeloopfe's dummy ``inter_<C>_spatial`` levels, by any
+    of their names) carry that fan-out's spatial loops; their temporal loops, if any, run innermost at the
+    storage level directly above.  Spatial loops printed on a storage level belong to the fan-out below it.
+    With printed spatial loops (map.txt) they are the spatial mapping; without (stats.txt prints temporal
+    loops only) the spatial factors are inferred and must reproduce the printed utilized instances.
+    """
+    from dse.spec.mapping_yaml import _below_storage, _resolve_fanout, _spatial_fanout
+
     names = {s.name for s in arch.storage_levels}
-    missing = [l.name for l in stats.storage if l.name not in names]
+    by_name = {l.name: l for l in stats.storage}
+    missing = [l.name for l in stats.storage if l.name not in names and _resolve_fanout(arch, l.name) is None]
     if missing:
         raise DseError(f"stats file names level(s) {missing} that the spec does not have", stats.path,
                        f"a spec with levels {', '.join(s.name for s in arch.storage_levels)}")
-    temporal = []
-    explicit_spatial: dict[str, list[tuple[str, int, str]]] = {}
-    for lvl in arch.storage_levels:
-        try:
-            sl = stats.level(lvl.name)
-        except KeyError:
-            raise DseError(f"spec level '{lvl.name}' is missing from the stats file", stats.path,
-                           "stats produced for this spec") from None
-        loops = tuple((d, b) for d, b, tag in sl.loops if tag is None and b > 1)
+    extra_loops: dict[str, list[tuple[str, int]]] = {}
+    explicit: dict[str, tuple[list, list]] = {}
+    for sl in stats.storage:
+        fan = _resolve_fanout(arch, sl.name) if sl.name not in names else None
+        if fan is not None and sl.kept:
+            raise DseError(f"level '{sl.name}' keeps {list(sl.kept)}, but it is the fan-out '{fan.name}' here", stats.path,
+                           "a stats/map file for this spec (timeloopfe's dummy levels keep nothing)")
         for d, b, tag in sl.loops:
-            if tag is not None and b > 1:
-                explicit_spatial.setdefault(lvl.name, []).append((d, b, tag))
+            if b <= 1:
+                continue
+            if tag is not None:
+                target = fan if fan is not None else _spatial_fanout(sl.name, arch, stats.path)
+                explicit.setdefault(target.name, ([], []))[0 if tag == "Spatial-X" else 1].append((d, b))
+            elif fan is not None:
+                above = _below_storage(arch, fan)
+                if above is None:
+                    raise DseError(f"temporal loop {d}{b} on '{sl.name}', which is a fan-out with no storage level "
+                                   "directly above it here", stats.path, "a stats/map file for this spec")
+                extra_loops.setdefault(above, []).append((d, b))
+    temporal = []
+    for lvl in arch.storage_levels:
+        sl = by_name.get(lvl.name)
+        if sl is None:
+            raise DseError(f"spec level '{lvl.name}' is missing from the stats file", stats.path,
+                           "stats produced for this spec")
+        loops = tuple((d, b) for d, b, tag in sl.loops if tag is None and b > 1) + tuple(extra_loops.get(lvl.name, ()))
         temporal.append(TemporalMapping(lvl.name, loops, frozenset(sl.kept)))
+    if explicit:
+        spatial = tuple(SpatialMapping(f.name, tuple(explicit[f.name][0]), tuple(explicit[f.name][1]))
+                        for f in arch.spatial_levels if f.name in explicit)
+        m = Mapping(tuple(temporal), spatial)
+        validate_mapping(m, arch, workload, stats.path)
+        return m
     residue = {d: workload.bounds[d] // prod(t.factor(d) for t in temporal) for d in workload.dimensions}
     for d in workload.dimensions:
         if prod(t.factor(d) for t in temporal) * residue[d] != workload.bounds[d]:
             raise DseError(f"temporal factors of {d} do not divide its size {workload.bounds[d]}", stats.path,
                            "a stats file for this workload")
     util = {l.name: int(max((ds.get("Utilized instances (max)") for ds in l.data_spaces), default=0)) for l in stats.storage}
-    spatial = _assign_spatial(arch, workload, residue, constraints, util, explicit_spatial, stats.path)
+    spatial = _assign_spatial(arch, workload, residue, constraints, util, stats.path)
     m = Mapping(tuple(temporal), spatial)
     validate_mapping(m, arch, workload, stats.path)
     return m
 
 
-def _assign_spatial(arch, workload, residue, constraints, util, explicit, where) -> tuple[SpatialMapping, ...]:
+_NEST_HINT = ("Timeloop prints only the first data space's loop nest in stats.txt, so a level above that data "
+              "space's outermost keeper shows no loops; give the run's map.txt (compare-timeloop --map, "
+              "dse model --mapping)")
+
+
+def _assign_spatial(arch, workload, residue, constraints, util, where) -> tuple[SpatialMapping, ...]:
     fans = arch.spatial_levels
     if not fans:
         if any(v > 1 for v in residue.values()):
-            raise DseError(f"spatial residue {residue} but the architecture has no fan-out", where, "a matching spec")
+            raise DseError(f"the stats file's temporal loops leave {({d: v for d, v in residue.items() if v > 1})} "
+                           "for spatial loops, but the architecture has no fan-out", where, _NEST_HINT)
         return ()
     fixed: dict[str, dict[str, int]] = {f.name: {} for f in fans}
     for c in constraints:
@@ -127,10 +163,27 @@ def _assign_spatial(arch, workload, residue, constraints, util, explicit, where)
             if score == 0:
                 break
     if best is None:
-        raise DseError(f"cannot place the spatial factors {dict((d, residue[d]) for d in dims)} on the fan-outs "
+        raise DseError(f"cannot place the spatial factors {dict((d, residue[d]) for d in dims)} left by the stats "
+                       f"file's temporal loops on the fan-outs "
                        f"{', '.join(f'{f.name} ({f.fanout_x}x{f.fanout_y})' for f in fans)} under the spatial constraints",
-                       where, "a stats file produced for this spec and constraints")
+                       where, "a stats file produced for this spec and constraints; " + _NEST_HINT)
+    if best[0]:
+        wrong = _util_report(arch, fans, best[1], util)
+        raise DseError(f"no placement of the spatial factors {dict((d, residue[d]) for d in dims)} reproduces the "
+                       f"utilized instances Timeloop printed ({wrong}); the reconstructed mapping would contradict "
+                       "the stats file", where, _NEST_HINT)
     return best[1]
+
+
+def _util_report(arch, fans, spatial, util) -> str:
+    used = {s.target: s.used_x * s.used_y for s in spatial}
+    out, cum = [], 1
+    for n in arch.nodes:
+        if isinstance(n, SpatialLevel):
+            cum *= used.get(n.name, 1)
+        elif isinstance(n, StorageLevel) and util.get(n.name) and util[n.name] != cum:
+            out.append(f"{n.name}: printed {util[n.name]}, reconstructed {cum}")
+    return "; ".join(out)
 
 
 def _split_xy(fans, dims, choice):

@@ -202,7 +202,10 @@ def _collect(col: _Collected, file: str, data: Any, from_dir: bool) -> None:
             col.constraints += targets_list(section.get("targets"), file, "mapspace_constraints.targets")
         else:
             col.constraints += targets_list(section, file, "mapspace_constraints")
-    if "mapping" in data:
+    if "mapping" in data and "dumped_by_timeloop_front_end" in data:
+        col.warnings.append(f"{file}: 'mapping' (timeloopfe's constraint list for timeloop-model) is not part of the spec; "
+                            "give the mapping with --mapping")
+    elif "mapping" in data:
         col.warnings.append(f"{file}: 'mapping' is a fixed mapping, not part of the spec; load it with dse.spec.mapping.load_mapping")
     if "globals" in data:
         col.warnings.append(f"{file}: 'globals' is not used; ignored")
