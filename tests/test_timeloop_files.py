@@ -296,3 +296,59 @@ def test_compare_with_ert_computes_our_energy_from_that_ert(tmp_path, capsys):
     # ... which the default mode (per-access energies back-computed from the stats) cannot see
     rc, out, _ = _cmp(capsys, STATS, *v4_files())
     assert out.strip().endswith("energy 0.0000%, cycles 0.0000%, accesses 0.0000%")
+
+
+# --------------------------------------------------------------------------- every seed v4 architecture, processed
+PIM = DATA / "reference" / "transformer_pim"
+BERT_LARGE = {"EMBEDDING": 1024, "SEQ_LENGTH": 4096, "EMBEDDING_3": 3072}
+
+
+def _gemmini_family(arch, constraints):
+    files = [REF / f"arch/system_{arch}.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
+             REF / "layers/KQV_layer.yaml", REF / "mapper/variables.yaml"]
+    return files + ([REF / "constraints" / constraints] if constraints else [])
+
+
+SEED_V4 = {
+    "gemmini": _gemmini_family("gemmini", "constraints.yaml"),
+    "gemmini_NOs": _gemmini_family("gemmini_NOs", None),
+    "eyeriss": _gemmini_family("eyeriss", "constraints_eyeriss.yaml"),
+    "simba": _gemmini_family("simba", "constraints_simba.yaml"),
+    "tpu": _gemmini_family("tpu", None),
+    "pim": [PIM / "arch_v0.4/system_PIM.yaml", *sorted((PIM / "arch_v0.4/components").glob("*.yaml")),
+            PIM / "layers/KQV_layer.yaml", PIM / "mapper/variables.yaml", PIM / "constraints_v0.4/constraints.yaml"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_V4))
+def test_every_seed_v4_arch_processed_reads_back_the_same(name, tmp_path):
+    # the processed form (written as timeloopfe writes it) has the same levels and fan-outs; a mapping found on
+    # the v4 source, written as Timeloop's map.yaml and read on the processed spec, gives the same counts and cycles
+    from dse.mapper.search import search
+    from dse.model.energies import ActionEnergies
+    from dse.model.nest import evaluate, make_context
+    from dse.spec.types import MapperOptions
+
+    from timeloopfe_like import processed_spec
+
+    files = SEED_V4[name]
+    variables = {**BERT_LARGE, "EMBEDDING_3": "EMBEDDING*3"} if name == "pim" else BERT_LARGE
+    spec = load_spec(files, variables=variables)
+    path = tmp_path / "parsed-processed-input.yaml"
+    path.write_text(yaml.safe_dump(processed_spec(files, variables), sort_keys=False))
+    proc = load_spec(path)
+    a, b = spec.architecture, proc.architecture
+    assert [(type(n).__name__, getattr(n, "fanout_x", 0), getattr(n, "fanout_y", 0)) for n in a.nodes] == \
+           [(type(n).__name__, getattr(n, "fanout_x", 0), getattr(n, "fanout_y", 0)) for n in b.nodes]
+    assert [f.name for f in b.spatial_levels if not f.implicit] == [f"inter_{f.name}_spatial" for f in a.spatial_levels if not f.implicit]
+    none = ActionEnergies({}, 0.0)
+    ctx = make_context(a, spec.workload, none)
+    found = search(ctx, spec.constraints, MapperOptions(algorithm="random_pruned", timeout=100, victory_condition=10,
+                                                        search_size=200)).best.mapping
+    (tmp_path / "map.yaml").write_text(dump_mapping_yaml(found, spec.workload, a))
+    back = load_mapping(tmp_path / "map.yaml", b, proc.workload)
+    r1, r2 = evaluate(ctx, found), evaluate(make_context(b, proc.workload, none), back)
+    assert r1.cycles == r2.cycles and r1.macs == r2.macs
+    for l1, l2 in zip(r1.levels, r2.levels):
+        assert l1.name == l2.name
+        assert [(d.name, d.reads, d.fills, d.updates) for d in l1.data_spaces] == [(d.name, d.reads, d.fills, d.updates) for d in l2.data_spaces]

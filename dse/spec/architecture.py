@@ -400,6 +400,10 @@ def _walk_tree(
         cls = expect_name(local["class"], walk.file, f"{lp}.class")
         attrs = _evaluate_attributes(local.get("attributes"), walk, f"{lp}.attributes", inherited)
         n = multiplication * lsize
+        if is_network_class(cls) and lsize == 1 and "instances" not in attrs:
+            # timeloopfe writes networks without an instance range but with the mesh where they sit
+            n *= _positive_int(attrs.get("meshX", 1), walk, f"{lp}.attributes.meshX") * _positive_int(
+                attrs.get("meshY", 1), walk, f"{lp}.attributes.meshY") // multiplication
         instances, mesh_x, mesh_y = _v3_placement(lname, attrs, n, walk, lp)
         merged = {**inherited, **attrs, "instances": instances, "meshX": mesh_x, "meshY": mesh_y}
         subclass = local.get("subclass")
