@@ -31,6 +31,7 @@ honoured whether or not the YAML loader resolved them.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,28 @@ def load_components(paths: Iterable[str | Path]) -> dict[str, Mapping[str, Any]]
     return classes
 
 
+def _malformed_is_an_error(method):
+    """A compound class whose YAML has the wrong shape (a string where a mapping belongs, a number
+    where a list belongs) is an :class:`EstimationError` naming the class, not a Python crash."""
+
+    @functools.wraps(method)
+    def checked(self, class_name, *args, **kwargs):
+        try:
+            return method(self, class_name, *args, **kwargs)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as err:
+            where = next((a for a in args if isinstance(a, str) and a), "") or kwargs.get("where") or ""
+            raise EstimationError(f"malformed compound class {class_name!r} ({type(err).__name__}: {str(err)[:200]})",
+                                  where=where or f"class {class_name}",
+                                  accepted="compound_components classes in Accelergy's form: attributes, subcomponents "
+                                           "and actions as mappings/lists of mappings") from None
+
+    return checked
+
+
 def _merged(d: Mapping[str, Any]) -> dict[str, Any]:
     """Resolve a literal ``<<`` merge key left by a loader that does not apply it."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"expected a mapping, got {type(d).__name__} {str(d)[:60]!r}")
     if "<<" not in d:
         return dict(d)
     base = d["<<"]
@@ -193,6 +214,7 @@ class ComponentModel:
         return class_name in self.classes
 
     # ------------------------------------------------------------------ attributes
+    @_malformed_is_an_error
     def resolve_attributes(self, class_name: str, given: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Instance attributes over class defaults, expressions evaluated; checks ``must_specify``."""
         cls = self.classes[class_name]
@@ -249,6 +271,7 @@ class ComponentModel:
         return defs
 
     # ------------------------------------------------------------------ public
+    @_malformed_is_an_error
     def action_arguments(self, class_name: str, action: str, attributes: Mapping[str, Any],
                          where: str = "") -> dict[str, tuple[Any, Any]]:
         """Declared top-level arguments of a compound ``action``: ``{name: (low, high)}``, evaluated.
@@ -271,12 +294,14 @@ class ComponentModel:
                 out[k] = (x, x)
         return out
 
+    @_malformed_is_an_error
     def actions(self, class_name: str) -> tuple[str, ...]:
         """Actions a class defines (compound: its ``actions``; primitive: its table rows)."""
         if self.is_compound(class_name):
             return tuple(self._action_defs(class_name))
         return self.estimators.class_actions(class_name)
 
+    @_malformed_is_an_error
     def energy(self, class_name: str, attributes: Mapping[str, Any], action: str, where: str = "",
                arguments: Mapping[str, Any] | None = None) -> Estimate:
         """Energy (pJ) of one ``action`` of one instance of ``class_name`` with ``attributes``.
@@ -328,6 +353,7 @@ class ComponentModel:
         return Estimate(total, f"{class_name}.{action} = " + (" + ".join(parts) if parts else "no subcomponent actions (0 pJ)"),
                         sum(1 for _ in parts))
 
+    @_malformed_is_an_error
     def area(self, class_name: str, attributes: Mapping[str, Any], where: str = "") -> Estimate:
         """Area (um^2) of one instance of ``class_name`` with ``attributes``."""
         where = where or f"class {class_name}"

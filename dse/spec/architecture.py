@@ -68,7 +68,10 @@ NUMERIC_ATTRIBUTES: Mapping[str, tuple[float, bool, float, bool]] = {
     # a clock slower than 1 Hz is a typo; 1e300 s made leakage energy infinite
     **dict.fromkeys(("global_cycle_seconds", "cycle_seconds"), (0, False, 1.0, False)),
     "min_utilization": (0, True, 1.0, False),
+    "technology": (0, False, 1e6, False),  # nm; may also be a string ("32nm")
 }
+#: Numeric attributes that may instead be a string.
+_STRING_ALLOWED = frozenset({"technology"})
 
 #: Other attributes Timeloop/Accelergy components commonly carry; with the numeric ones
 #: they are what a misspelled key (``read_bandwith``) is compared against.
@@ -96,6 +99,8 @@ def check_numeric_attribute(key: str, value: Any, where: str) -> None:
         return
     lo, lo_ok, hi, integer = rule
     accepted = _range_text(*rule)
+    if key in _STRING_ALLOWED and isinstance(value, str):
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{key} must be a number, got {value!r}", where=where, accepted=accepted)
     if isinstance(value, float) and not math.isfinite(value):

@@ -58,20 +58,30 @@ class Knob:
     def check(self, value: Any, where: str) -> Any:
         if self.choices is not None:
             if value not in self.choices or isinstance(value, bool) != isinstance(self.choices[0], bool):
-                raise DseError(f"knob '{self.name}' = {value!r} is not allowed", where, self.accepted())
+                raise DseError(f"knob '{self.name}' = {_shown(value)} is not allowed", where, self.accepted())
             return value
         if isinstance(self.default, (int, float)) and not isinstance(self.default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise DseError(f"knob '{self.name}' = {value!r} is not a number", where, self.accepted())
-            if not math.isfinite(value):
-                raise DseError(f"knob '{self.name}' = {value!r} is not a finite number", where, self.accepted())
+                raise DseError(f"knob '{self.name}' = {_shown(value)} is not a number", where, self.accepted())
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DseError(f"knob '{self.name}' = {_shown(value)} is not a finite number", where, self.accepted())
+            if abs(value) > 1e300:  # beyond a float's range: every later step would overflow
+                raise DseError(f"knob '{self.name}' = {_shown(value)} is too large", where, self.accepted())
             if self.whole and value != int(value):
-                raise DseError(f"knob '{self.name}' = {value!r} is not a whole number", where, self.accepted())
+                raise DseError(f"knob '{self.name}' = {_shown(value)} is not a whole number", where, self.accepted())
             if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                raise DseError(f"knob '{self.name}' = {value!r} is out of range", where, self.accepted())
+                raise DseError(f"knob '{self.name}' = {_shown(value)} is out of range", where, self.accepted())
         elif isinstance(self.default, bool) and not isinstance(value, bool):
-            raise DseError(f"knob '{self.name}' = {value!r} is not true/false", where, "true or false")
+            raise DseError(f"knob '{self.name}' = {_shown(value)} is not true/false", where, "true or false")
         return value
+
+
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` clipped for an error message (a 5000-digit number must not fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:30]}...{text[-10:]} ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

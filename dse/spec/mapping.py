@@ -15,6 +15,7 @@ import yaml
 
 from dse.errors import MappingError
 from dse.spec.types import Architecture, SpatialLevel, StorageLevel, Workload
+from dse.spec.yaml_io import loads_yaml
 
 
 @dataclass(frozen=True)
@@ -216,9 +217,11 @@ def load_mapping(path: str | Path, arch: Architecture, workload: Workload) -> Ma
     """Read a Timeloop mapping YAML file (``mapping:`` list)."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = loads_yaml(p.read_text(encoding="utf-8"), str(p))  # bounded: depth, alias bombs, size
     except FileNotFoundError:
         raise MappingError("file not found", str(p), "a Timeloop mapping YAML file") from None
+    except UnicodeDecodeError:
+        raise MappingError("file is not UTF-8 text", str(p), "a Timeloop mapping YAML file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         pos = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -189,9 +189,10 @@ def loads_yaml(text: str, filename: str = "<string>") -> Any:
     """Parse YAML text; errors name ``filename``, line and column."""
     if len(text) > MAX_DOCUMENT_BYTES:
         raise SpecError(f"document is {len(text)} characters long", where=filename, accepted=LIMITS)
-    loader = SpecLoader(text)
-    loader.filename = filename
+    loader = None
     try:
+        loader = SpecLoader(text)  # may already refuse the text (non-printable characters)
+        loader.filename = filename
         node = loader.get_single_node()
         _check_expansion(node, filename)
         return None if node is None else loader.construct_document(node)
@@ -203,7 +204,8 @@ def loads_yaml(text: str, filename: str = "<string>") -> Any:
     except yaml.YAMLError as err:
         raise SpecError(f"malformed YAML: {err}", where=filename, accepted="valid YAML") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml(path: str | Path) -> Any:
