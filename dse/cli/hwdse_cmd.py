@@ -66,6 +66,16 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
     p.add_argument("--objectives", default=None, metavar="LIST",
                    help="comma-separated objectives of the Pareto front (energy, cycles, area, edp, edap; "
                         "default energy,cycles)")
+    g = p.add_argument_group("search (Optuna; docs/hwdse.md)")
+    g.add_argument("--search", choices=("tpe", "nsga2", "random", "grid"), default=None,
+                   help="search the architecture's knob space (knobs.yaml search_space, or --space) instead of "
+                        "sweeping -c configs; the study is OUT/study.db (re-running resumes it)")
+    g.add_argument("--trials", type=int, default=None, metavar="N", help="finished trials to reach (default 50)")
+    g.add_argument("--space", default=None, metavar="SPACE.yaml",
+                   help="knob ranges replacing the declared ones ({knob: {low, high, step: pow2|N} | [choices] | value})")
+    g.add_argument("--seed", type=int, default=0, help="sampler seed (default 0; same seed and --workers: same trials)")
+    g.add_argument("--reuse", action="append", default=[], metavar="DIR",
+                   help="take finished layer results of another results folder with the same settings (repeatable)")
     p.add_argument("--mapper", default=None, help="mapper preset or mapper YAML file (default: the default preset)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--yes", action="store_true", help="run more than 10,000 configs (refused without it)")
@@ -114,6 +124,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     layers, level = parse_targets(args.targets, args.summary_only)
     if args.summary_only:
         return _summary_only(args, layers, level)
+    if args.search:
+        return _search(args, layers, level, argv)
+    if args.trials is not None or args.space or args.reuse:
+        raise DseError("--trials, --space and --reuse belong to a search", "--search",
+                       "--search tpe|nsga2|random|grid with them, or a sweep of -c configs without them")
     return _sweep(args, layers, level, argv)
 
 
@@ -260,6 +275,53 @@ def _sweep(args, layers, level, argv) -> int:
           f"{report.wall_s:.1f} s")
     aggregation = {"ignore_heads": args.ignore_heads, "blocks": args.blocks}
     _outputs(args, report.results, report.info, aggregation)
+    return 0
+
+
+def _search(args, layers, level, argv) -> int:
+    from dse.hwdse.plan import SweepSettings
+    from dse.hwdse.search.runner import SearchRequest, run_search
+    from dse.hwdse.search.samplers import SearchKind
+    from dse.hwdse.sweep import SweepStopped
+    from dse.limits import cap_processes
+    from dse.spec.library import canonical_arch
+    from dse.workloads import get_model
+
+    if args.seq_len <= 0:
+        raise DseError("sequence length must be positive", "--seq-len", "an integer >= 1")
+    if args.workers is not None and args.workers <= 0:
+        raise DseError("workers must be positive", "--workers", "an integer >= 1")
+    if args.vc is not None and args.vc <= 0:
+        raise DseError("the victory condition must be positive", "-vc", "an integer >= 1")
+    if args.mixup or args.init_idx:
+        raise DseError("-mx and -i number the configs of a -c file; a search numbers its configs by trial",
+                       "--search", "--search without -mx and -i (give the knob ranges with --space)")
+    _check_output_paths(args)
+    _check_view_options(args)
+    objectives = parse_objectives(args.objectives) if args.objectives else (args.metric,)
+    workers, capped = cap_processes(args.workers or os.cpu_count() or 1, "--workers")
+    if capped:
+        print(f"note: {capped}", file=sys.stderr)
+    settings = SweepSettings(arch=canonical_arch(args.arch), model=get_model(args.model).name, seq_len=args.seq_len,
+                             fusion_level=level, no_edge_fusion=args.nef, l_fusion=args.lf, pwim=args.pwim,
+                             imperfect=args.imperfect, victory_condition=args.vc, mapper=args.mapper)
+    req = SearchRequest(settings=settings, layers=layers, kind=SearchKind(args.search),
+                        trials=50 if args.trials is None else args.trials, objectives=objectives, out=Path(args.out),
+                        space_file=args.space, seed=args.seed, workers=workers, scheduler=args.scheduler,
+                        ignore_heads=args.ignore_heads, blocks=args.blocks, max_area_mm2=args.max_area,
+                        reuse=tuple(Path(d) for d in args.reuse), progress=not args.quiet,
+                        resume_hint=("" if _prog() == "dse-hwdse" else "python ") + _prog() + " " + shlex.join(argv))
+    try:
+        report = run_search(req)
+    except SweepStopped as stop:
+        print(str(stop), file=sys.stderr)
+        return stop.exit_code
+    from dse.hwdse.search.report import search_lines
+
+    for note in report.notes:
+        print(f"note: {note}")
+    print("\n".join(search_lines(report, req)))
+    _outputs(args, report.results, report.info, {"ignore_heads": args.ignore_heads, "blocks": args.blocks})
     return 0
 
 
