@@ -89,16 +89,16 @@ def prepare(req: SearchRequest) -> tuple[SearchSpace, list[Route], dict[str, Any
 
 
 def _check_folder(store: Store, info: dict[str, Any], meta: dict[str, Any]) -> None:
-    check_compatible(store, info, [])
-    old = store.sweep_info()
     path = db_path(store.root)
-    if old is not None and "search" not in old:
-        raise DseError("the folder holds a sweep of config files, not a search", f"--out {store.root}",
-                       "another --out for the search (use --reuse DIR to take that sweep's finished results)")
     old_meta = read_meta(path)
     if old_meta is not None:
         check_meta(old_meta, meta, path)
-    elif old is not None:
+    check_compatible(store, info, [])
+    old = store.sweep_info()
+    if old is not None and "search" not in old:
+        raise DseError("the folder holds a sweep of config files, not a search", f"--out {store.root}",
+                       "another --out for the search (use --reuse DIR to take that sweep's finished results)")
+    if old_meta is None and old is not None:
         raise DseError("the folder holds a search whose study database is missing", f"--out {store.root}",
                        "the folder with its study.db, or another --out")
 

@@ -1,5 +1,5 @@
 """The knob space a search explores: declared per architecture (``architecture_info.search_space`` in
-``knobs.yaml``) or given with ``--space SPACE.yaml``, whose entries replace the declared ones.
+``knobs.yaml``) or given with ``--space SPACE.yaml`` instead (e.g. a smaller space).
 
 One entry per knob::
 
@@ -166,16 +166,15 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
 
 
 def build_space(arch: str, space_file: str | Path | None = None) -> SearchSpace:
-    """The checked space: the architecture's declared entries, replaced by ``space_file``'s."""
+    """The checked space: ``space_file``'s entries, or else the architecture's declared ones."""
     from dse.spec.library import arch_directory, knobs_of
 
     knobs = knobs_of(arch)
-    declared = declared_space(arch)
-    entries: dict[str, tuple[Any, str]] = {k: (v, f"{arch_directory(arch) / 'knobs.yaml'}: "
-                                                  f"architecture_info.search_space.{k}") for k, v in declared.items()}
     if space_file is not None:
-        for k, v in load_space_file(space_file).items():
-            entries[str(k)] = (v, f"--space {space_file}: {k}")
+        entries = {str(k): (v, f"--space {space_file}: {k}") for k, v in load_space_file(space_file).items()}
+    else:
+        entries = {k: (v, f"{arch_directory(arch) / 'knobs.yaml'}: architecture_info.search_space.{k}")
+                   for k, v in declared_space(arch).items()}
     if not entries:
         raise DseError(f"architecture '{arch}' declares no search space", "--search",
                        "--space SPACE.yaml naming the knobs to search, or an architecture whose knobs.yaml has "
