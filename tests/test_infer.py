@@ -96,3 +96,39 @@ def test_cli_bad_input(argv, needle, capsys):
     rc = main(["infer", "--mapper", FAST, "--jobs", "1"] + argv)
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
+
+
+def test_hwdse_phase_sweep_aggregates_like_infer(tmp_path, capsys):
+    from dse.cli.hwdse_cmd import main as hwdse_main
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('[{"pe_rows": 16, "pe_cols": 16}, {"pe_rows": 8, "pe_cols": 8}]')
+    csv = tmp_path / "phase.csv"
+    common = ["--model", "gpt2", "--prompt", "32", "--generate", "3", "--batch", "2", "--mapper", FAST, "-q"]
+    rc = hwdse_main(["--phase", "generate", "-c", str(cfg), "--blocks", "--metric", "energy_per_token", "-t",
+                     "--csv", str(csv), *common])
+    assert rc == 0 and "best (energy_per_token)" in capsys.readouterr().out
+    df = pd.read_csv(csv).set_index("idx")
+    res = simulate(InferRequest("gpt2", 32, 3, 2, Target.make("gemmini", {"pe_rows": 8, "pe_cols": 8}, mapper=FAST)))
+    s = res.summary
+    row = df.loc[1]
+    assert row["energy uJ"] == pytest.approx(s.total_energy_pj / 1e6, rel=1e-5)
+    assert row["cycles"] == pytest.approx(s.total_cycles, abs=2)
+    assert row["EDP J*cycle"] == pytest.approx(s.total_energy_pj * 1e-12 * s.total_cycles, rel=1e-3)
+    assert row["tokens/s"] == pytest.approx(s.tokens_per_s, rel=1e-3)
+    assert row["uJ/token"] == pytest.approx(s.total_energy_pj / 1e6 / 6, rel=1e-3)
+    assert df["uJ/token"].is_monotonic_increasing  # sorted by the metric
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--phase", "decode", "--model", "bert-base"], "--model with --generate"),
+    (["--phase", "decode", "KTQ"], "LAYER KTQ with --phase"),
+    (["--phase", "decode", "--generate", "1"], "--generate with --phase decode"),
+    (["--phase", "prefill", "--metric", "area"], "--metric"),
+])
+def test_hwdse_phase_bad_input(argv, needle, capsys):
+    from dse.cli.hwdse_cmd import main as hwdse_main
+
+    rc = hwdse_main(argv + ["--model", "gpt2"] * ("--model" not in argv))
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err

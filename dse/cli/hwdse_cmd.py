@@ -58,8 +58,9 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the per-config results table as CSV")
     p.add_argument("--plot", default=None, metavar="PATH", help="write a PNG: energy vs cycles + per-layer energy")
-    p.add_argument("--metric", choices=("edp", "energy", "delay", "area", "edap"), default="edp",
-                   help="sort / best-so-far metric (default edp; edap = EDP x area)")
+    p.add_argument("--metric", choices=("edp", "energy", "delay", "area", "edap", "tokens_per_s", "energy_per_token"),
+                   default="edp", help="sort / best-so-far metric (default edp; edap = EDP x area; tokens_per_s and "
+                                       "energy_per_token with --phase)")
     p.add_argument("--max-area", type=float, default=None, metavar="MM2",
                    help="area budget in mm^2: configs over it are marked, listed last and left out of the best "
                         "picks and the Pareto front")
@@ -78,6 +79,12 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
                    help="take finished layer results of another results folder with the same settings (repeatable)")
     p.add_argument("--mapper", default=None, help="mapper preset or mapper YAML file (default: the default preset)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--phase", choices=("prefill", "decode", "generate"), default=None,
+                   help="sweep a generation phase of a decoder model instead of layers (docs/infer.md): every "
+                        "config runs `dse infer`; aggregated with the same rules")
+    p.add_argument("--prompt", type=int, default=512, metavar="P", help="prompt tokens with --phase (default 512)")
+    p.add_argument("--generate", type=int, default=128, metavar="G", help="generated tokens with --phase (default 128)")
+    p.add_argument("--batch", type=int, default=1, metavar="B", help="sequences with --phase (default 1)")
     p.add_argument("--yes", action="store_true", help="run more than 10,000 configs (refused without it)")
     return p
 
@@ -121,6 +128,11 @@ def _prog() -> str:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.phase:
+        return _phase_sweep(args)
+    if args.metric in ("tokens_per_s", "energy_per_token"):
+        raise DseError(f"--metric {args.metric} needs a generation phase", "--metric",
+                       "--phase prefill|decode|generate with it, or edp, energy, delay, area, edap for layers")
     layers, level = parse_targets(args.targets, args.summary_only)
     if args.summary_only:
         return _summary_only(args, layers, level)
@@ -323,6 +335,30 @@ def _search(args, layers, level, argv) -> int:
     print("\n".join(search_lines(report, req)))
     _outputs(args, report.results, report.info, {"ignore_heads": args.ignore_heads, "blocks": args.blocks})
     return 0
+
+
+def _phase_sweep(args) -> int:
+    """--phase: the sweep's configs, each a whole generation (dse.infer.sweep)."""
+    from dse.hwdse.configs import check_config_count, load_configs, mixup, mixup_size, validate_configs
+    from dse.infer.sweep import check_phase_args, run_phase_sweep
+    from dse.spec.library import canonical_arch
+
+    check_phase_args(args)
+    if args.csv:
+        from dse.cli.args import check_output_file
+
+        check_output_file(args.csv, "--csv", "sweep.csv")
+    workers, _ = cap_processes(min(2, args.workers or os.cpu_count() or 1), "--workers")
+    configs = load_configs(args.configs)
+    if args.mixup:
+        check_config_count(mixup_size(configs), args.yes, "-mx (the cross product of every key's values) would",
+                           f"-mx -c {args.configs}")
+        configs = mixup(configs)
+    else:
+        check_config_count(len(configs), args.yes, "the config file would", f"-c {args.configs}")
+    args.arch = canonical_arch(args.arch)
+    validate_configs(configs, args.arch, str(args.configs))
+    return run_phase_sweep(args, configs, workers)
 
 
 if __name__ == "__main__":
