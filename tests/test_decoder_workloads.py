@@ -87,3 +87,19 @@ def test_longest_context_allowed():
     assert check_generation("gpt2", 1000, 25, 1).name == "gpt2"  # last step attends over 1024 tokens
     with pytest.raises(DseError, match="--causal"):
         CausalMode.parse("sparse")
+
+
+def test_workloads_cli_lists_decode_and_prefill(capsys):
+    from dse.cli.main import main
+
+    assert main(["workloads", "--model", "gpt2", "--phase", "decode", "--context", "600", "--batch", "8"]) == 0
+    out = capsys.readouterr().out
+    total = sum(lp.macs_per_model for lp in decode_layers("gpt2", 600, 8) if lp.is_matmul)
+    assert "decode step at context 600" in out and str(total) in out
+    assert main(["workloads", "--model", "gpt2", "--phase", "prefill", "--seq-len", "256", "--causal", "tiled",
+                 "--causal-tile", "128"]) == 0
+    assert "KTQ q128:256" in capsys.readouterr().out
+    assert main(["workloads", "--model", "bert-base", "--phase", "decode"]) == 2
+    assert "not a decoder" in capsys.readouterr().err
+    assert main(["workloads", "--model", "gpt2", "--phase", "decode", "--context", "1025"]) == 2
+    assert "1024 positions" in capsys.readouterr().err
