@@ -17,12 +17,13 @@ from dse.spec.library import knobs_of, list_architectures, resolve_architecture
 from dse.spec.loader import load_spec
 from dse.workloads import layer_variables, make_layer
 
-SHIPPED = ["aimc", "dimc", "eyeriss", "gemmini", "gemmini_NOs", "pim", "simba", "tpu"]
+SHIPPED = ["aimc", "dimc", "eyeriss", "gemmini", "gemmini_NOs", "gemmini_seed", "gemmini_seed_NOs", "pim", "simba", "tpu"]
+NO_UNITS = ("gemmini_NOs", "gemmini_seed_NOs")
 MATMULS = ["KQV", "KTQ", "VScores", "Out", "FF1", "FF2"]
 # compute instances at the default knobs, from the reference designs (independent of our loader)
-PES = {"gemmini": 16 * 16, "gemmini_NOs": 1, "eyeriss": 14 * 12, "simba": 16 * 4 * 4, "tpu": 256 * 256,
+PES = {"gemmini": 16 * 16, "gemmini_NOs": 1, "gemmini_seed": 16 * 16, "gemmini_seed_NOs": 1, "eyeriss": 14 * 12, "simba": 16 * 4 * 4, "tpu": 256 * 256,
        "pim": 128 * 128, "aimc": 32 * 32, "dimc": 32 * 32}
-CASES = [(a, l, m, s) for a in SHIPPED for l in (["softmax", "layernorm"] if a == "gemmini_NOs" else MATMULS)
+CASES = [(a, l, m, s) for a in SHIPPED for l in (["softmax", "layernorm"] if a in NO_UNITS else MATMULS)
          for m, s in (("bert-base", 512), ("bert-large", 4096))]
 
 
@@ -30,7 +31,7 @@ def test_shipped_list():
     assert list_architectures() == SHIPPED
     for a in SHIPPED:
         b = resolve_architecture(a)
-        assert b.layers == (("softmax", "layernorm") if a == "gemmini_NOs" else tuple(MATMULS))
+        assert b.layers == (("softmax", "layernorm") if a in NO_UNITS else tuple(MATMULS))
         assert (b.directory / "README.md").exists(), f"{a} has no README.md"
         for k in knobs_of(a).values():
             assert k.meaning, f"{a}.{k.name} has no meaning"
@@ -97,7 +98,10 @@ def _fingerprint(arch: str, config: dict):
                    None if c.area is None else round(c.area.area_um2, 9)) for c in energies.components))
 
 
-KNOB_CASES = [(a, k) for a in SHIPPED for k in knobs_of(a)]
+# gemmini_seed.rf_size sizes only its companion's register files, as in the seed
+# (tests/test_seed_configs.py checks it there and checks it leaves the matmul array alone)
+COMPANION_ONLY = {("gemmini_seed", "rf_size")}
+KNOB_CASES = [(a, k) for a in SHIPPED for k in knobs_of(a) if (a, k) not in COMPANION_ONLY]
 
 
 @pytest.mark.parametrize("arch,knob", KNOB_CASES, ids=[f"{a}.{k}" for a, k in KNOB_CASES])

@@ -49,6 +49,12 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
     p.add_argument("-c", "--configs", default="hw_configs.json", metavar="PATH",
                    help="JSON list of config dicts (default hw_configs.json)")
     p.add_argument("--arch", default="gemmini", help="shipped architecture name or folder (default gemmini)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--seed-configs", dest="config_format", action="store_const", const="seed", default="auto",
+                     help="read -c as the seed's hw_configs.json (its key meanings, on gemmini_seed; "
+                          "automatic when every config has exactly the seed's keys)")
+    fmt.add_argument("--dse-configs", dest="config_format", action="store_const", const="dse",
+                     help="read -c as knobs of --arch even if the keys are exactly the seed's")
     p.add_argument("--model", default="bert-base", help="transformer model from the catalog (default bert-base)")
     p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
     p.add_argument("--blocks", action="store_true", help="multiply by the model's blocks for whole-model totals")
@@ -266,9 +272,13 @@ def _sweep(args, layers, level, argv) -> int:
     for a, b in repeated(configs):
         print(f"note: config [{b + args.init_idx}] is the same as [{a + args.init_idx}]; both are mapped",
               file=sys.stderr)
+    from dse.hwdse.configs import seed_translation
     from dse.spec.library import canonical_arch
 
-    settings = SweepSettings(arch=canonical_arch(args.arch), model=model, seq_len=args.seq_len, fusion_level=level,
+    arch, note = seed_translation(args.arch, configs, args.config_format, str(args.configs))
+    if note:
+        print(f"note: {note}")
+    settings = SweepSettings(arch=canonical_arch(arch), model=model, seq_len=args.seq_len, fusion_level=level,
                              no_edge_fusion=args.nef, l_fusion=args.lf, pwim=args.pwim, imperfect=args.imperfect,
                              victory_condition=args.vc, mapper=args.mapper)
     source = str(args.configs) + (" after -mx (indices number the combinations)" if args.mixup else "")

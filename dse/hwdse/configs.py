@@ -160,3 +160,40 @@ def validate_configs(configs: list[Config], arch: str, source: str) -> None:
         raise DseError(f"{len(problems)} problem(s) in the configs, nothing was run:\n  " + "\n  ".join(shown),
                        source, "keys that are knobs of the architecture (see `dse archs`), with valid values, "
                        "and the same keys in every config")
+
+
+def seed_translation(arch: str, configs: list[Config], mode: str, source: str) -> tuple[str, str | None]:
+    """Which architecture reads ``configs``: ``(arch, None)``, or the seed twin and a note saying so.
+
+    The seed's ``hwdse_run.py`` gives its config keys other meanings than dse's knobs of the
+    same name (``accumulator_size`` per bank, ``rf_size`` for the normalization unit only, its
+    own dataflow rules).  An architecture that declares ``seed_configs: TWIN`` in its
+    ``knobs.yaml`` (gemmini: ``gemmini_seed``) runs a seed file on TWIN, whose knobs are the
+    seed's keys with the seed's meanings.  ``mode``: ``auto`` (a file whose every config has
+    exactly TWIN's keys is a seed file), ``seed`` (``--seed-configs``: always; other keys are an
+    error) or ``dse`` (``--dse-configs``: never).
+    """
+    from dse.spec.library import arch_directory, knobs_of, seed_configs_arch
+
+    if mode == "dse":
+        return arch, None
+    twin = seed_configs_arch(arch)
+    name = arch_directory(arch).name
+    if twin is None:
+        if mode == "seed":
+            raise DseError(f"architecture '{name}' has no translation of seed config files", "--seed-configs",
+                           "an architecture whose knobs.yaml declares seed_configs (gemmini), or no --seed-configs")
+        return arch, None
+    keys = set(knobs_of(twin))
+    if mode == "seed":
+        bad = [f"[{i}] {', '.join(sorted(set(c) - keys))}" for i, c in enumerate(configs) if set(c) - keys]
+        if bad:
+            raise DseError("--seed-configs, but config(s) have keys the seed's hwdse_run.py does not know: "
+                           + "; ".join(bad[:10]), source, "the seed's keys: " + ", ".join(sorted(keys)))
+    elif any(set(c) != keys for c in configs):
+        return arch, None
+    note = (f"{source}: seed hardware configs (keys {', '.join(sorted(keys))}" + (")" if mode == "seed" else
+            ", exactly the seed's)") + f"; read with the seed's meanings on '{twin}' (accumulator_size per bank, "
+            f"rf_size sizes the normalization unit only, the seed's dataflow rules; docs/seed-compat.md)"
+            + ("; --dse-configs reads them as gemmini's own knobs" if mode == "auto" else ""))
+    return twin, note

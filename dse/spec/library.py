@@ -199,6 +199,16 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
                       tuple(info.get("layers", []) or []), companion=info.get("companion"))
 
 
+def seed_configs_arch(name_or_dir: str | Path) -> str | None:
+    """The architecture a seed hardware-config file for ``name_or_dir`` runs on (``architecture_info.seed_configs``).
+
+    gemmini declares ``gemmini_seed``: the seed's ``hw_configs.json`` keys carry the
+    seed's meanings there (docs/seed-compat.md); None if the architecture declares none.
+    """
+    twin = _read_info(arch_directory(name_or_dir)).get("seed_configs")
+    return str(twin) if twin else None
+
+
 def check_knob_rules(directory: Path, rules: list, values: Mapping[str, Any], where: str) -> None:
     """Evaluate the cross-knob rules of ``architecture_info.checks``.
 
