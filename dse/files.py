@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,17 @@ def _umask() -> int:
     return mask
 
 
+#: Part of every temporary file name this tool creates (``.<name>.dse-XXXXXXXX.tmp``): a resume
+#: removes only names of that form, never a user's own ``.something.tmp``.
+TEMP_MARK = ".dse-"
+TEMP_NAME = re.compile(r"^\..+\.dse-[A-Za-z0-9_]{8}\.tmp$")
+
+
+def is_our_temporary(path: Path) -> bool:
+    """Is ``path`` a temporary file :func:`write_atomic` created (and a killed writer left behind)?"""
+    return bool(TEMP_NAME.match(path.name))
+
+
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same folder and ``os.replace``.
 
@@ -19,7 +31,7 @@ def write_atomic(path: str | Path, text: str) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from dse.errors import DseError
 
@@ -50,13 +50,44 @@ def check_output_folder(path: str | Path, where: str) -> Path:
     return p
 
 
-def check_output_file(path: str | Path, where: str, example: str = "results/out.csv") -> Path:
-    """``path`` can be written as a file: not a folder, and its folder can be created."""
+def check_output_file(path: str | Path, where: str, example: str = "results/out.csv",
+                      inputs: Mapping[str, str | Path | None] | None = None) -> Path:
+    """``path`` can be written as a file: not a folder, its folder can be created, and it is none of
+    the ``inputs`` (argument -> input file path): ``--csv`` naming the ``-c`` config file would
+    overwrite the user's configs."""
     p = Path(path)
     if p.is_dir():
         raise DseError(f"'{p}' is a folder", where, f"a file path, e.g. {example}")
+    for arg, given in (inputs or {}).items():
+        if given is not None and _same_file(p, Path(given)):
+            raise DseError(f"'{p}' is the input file of {arg}; refusing to write over it", where,
+                           f"another file path, e.g. {example}")
     check_output_folder(p.parent, where)
     return p
+
+
+def check_outputs_spare_inputs(out_dir: str | Path, prefix: str, inputs: Mapping[str, Iterable[str | Path | None]],
+                               where: str) -> None:
+    """Refuse an output folder where writing ``<prefix>.*`` would replace one of the ``inputs``
+    (argument -> input files), e.g. ``--ert out/timeloop-mapper.stats.txt -o out``."""
+    out = Path(out_dir)
+    for arg, files in inputs.items():
+        for f in files:
+            if f is None:
+                continue
+            fp = Path(f)
+            if fp.name.startswith(prefix + ".") and _same_file(fp.parent, out):
+                raise DseError(f"writing {prefix}.* into '{out}' would replace the input file '{fp}' of {arg}",
+                               where, "another output folder (or copy the input file elsewhere first)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def check_positive(value: int | None, where: str, meaning: str, minimum: int = 1) -> None:

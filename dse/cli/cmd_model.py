@@ -8,7 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from dse.errors import DseError
-from dse.cli.args import check_output_folder, parse_assignments
+from dse.cli.args import check_output_folder, check_outputs_spare_inputs, parse_assignments
 from dse.pipeline import energies_for
 
 
@@ -54,6 +54,8 @@ def _model(args) -> int:
 
     if args.out:
         check_output_folder(args.out, "-o/--out")
+        check_outputs_spare_inputs(args.out, "timeloop-model", {"SPEC_FILE": args.spec_files, "--mapping": (args.mapping,),
+                                                                "--ert": (args.ert,)}, "-o/--out")
     spec = _load(args.spec_files, args.var)
     for warning in spec.warnings:
         print(f"warning: {warning}", file=sys.stderr)

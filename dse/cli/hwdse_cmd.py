@@ -200,10 +200,12 @@ def _check_output_paths(args) -> None:
     from dse.cli.args import check_output_file, check_output_folder
 
     check_output_folder(args.out, "--out")
+    inputs = {"-c/--configs": args.configs,
+              "--mapper": args.mapper if args.mapper and Path(args.mapper).is_file() else None}
     if args.csv:
-        check_output_file(args.csv, "--csv", "sweep.csv")
+        check_output_file(args.csv, "--csv", "sweep.csv", inputs)
     if args.plot:
-        check_output_file(args.plot, "--plot", "sweep.png")
+        check_output_file(args.plot, "--plot", "sweep.png", inputs | {"--csv": args.csv})
         from dse.hwdse.plot import check_format
 
         check_format(args.plot)
@@ -216,6 +218,9 @@ def _summary_only(args, layers, level) -> int:
     _check_output_paths(args)
     _check_view_options(args)
     store = Store(args.out)
+    from dse.hwdse.recover import recover
+
+    recover(store, lambda msg: print(f"note: {msg}", file=sys.stderr))
     info = store.sweep_info()
     if info is None:
         raise DseError("no sweep results here (no sweep.json)", f"--out {store.root}",
@@ -288,6 +293,10 @@ def _sweep(args, layers, level, argv) -> int:
                        metric=args.metric, live=args.live, progress=not args.quiet, max_area_mm2=args.max_area,
                        objectives=parse_objectives(args.objectives),
                        resume_hint=("" if _prog() == "dse-hwdse" else "python ") + _prog() + " " + shlex.join(argv))
+    from dse.hwdse.recover import recover
+    from dse.hwdse.store import Store
+
+    recover(Store(req.out), lambda msg: print(f"note: {msg}", file=sys.stderr))  # a lost sweep.json must not strand results
     try:
         report = run_sweep(req)
     except SweepStopped as stop:

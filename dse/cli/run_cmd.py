@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dse.cli.errors import run_guarded
 from dse.errors import DseError
-from dse.cli.args import check_output_folder, check_positive, invoked_as, parse_assignments, typed
+from dse.cli.args import check_output_folder, check_outputs_spare_inputs, check_positive, invoked_as, parse_assignments, typed
 
 
 def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
@@ -58,6 +58,8 @@ def _run(args) -> int:
                        "either --spec FILE... (knobs are the spec's variables) or --arch NAME [--set KNOB=VALUE...]")
     out = Path(args.out) if args.out else Path("outputs") / (f"outputs_{args.layer}" + (f"_{args.fusion_level}" if args.fusion_level else ""))
     check_output_folder(out, "-o/--out")
+    check_outputs_spare_inputs(out, "timeloop-mapper", {"--spec": args.spec or (), "--ert": (args.ert,),
+                                                        "--mapper": (args.mapper,)}, "-o/--out")
     job = LayerJob(layer=args.layer, arch=args.arch or "gemmini", config=typed(parse_assignments(args.set, "--set", "pe_rows=32", "knob setting")), model=args.model, seq_len=args.seq_len,
                    batch=args.batch, fusion_level=args.fusion_level, no_edge_fusion=args.nef, l_fusion=args.lf,
                    pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), mapper=args.mapper,

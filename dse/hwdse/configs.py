@@ -37,7 +37,7 @@ def load_configs(path: str | Path) -> list[Config]:
         return dict(pairs)
 
     def no_constants(name: str) -> Any:  # Python's json reads NaN/Infinity, which JSON does not have
-        raise DseError(f"'{name}' is not a JSON number", f"-c/--configs {p}", "finite numbers")
+        raise DseError(f"{name} is not a finite number (JSON has no NaN or Infinity)", f"-c/--configs {p}", "finite numbers")
 
     try:
         data = json.loads(text, object_pairs_hook=no_repeated_keys, parse_constant=no_constants)

@@ -83,7 +83,7 @@ def plot(results: list[ConfigResult], path: str | Path, metric: str = "edp", bes
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fmt = check_format(target)
-    tmp = target.with_name(f".{target.name}.{fmt}.tmp")
+    tmp = target.with_name(f".{target.name}.dse-{fmt[:8]:_<8}.tmp")  # a name a resume recognises as ours
     fig.savefig(tmp, dpi=110, format=fmt)
     plt.close(fig)
     tmp.replace(target)

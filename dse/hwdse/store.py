@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
 import json
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from typing import Any, Iterator
 
 from dse.errors import DseError
 from dse.hwdse.plan import RESULT_FORMAT, SweepJob
-from dse.files import write_atomic
+from dse.files import is_our_temporary, write_atomic
 
 SWEEP_FILE = "sweep.json"
 LAYER_FILE = "dse-layer.json"
@@ -40,6 +41,13 @@ def read_json(path: Path) -> Any | None:
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
         return None
 
 
@@ -101,9 +109,16 @@ class Store:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _remove_stale_temporaries(self) -> None:
-        """Temporary files of a writer that was killed mid-write (only ever ``.<name>.*.tmp``)."""
-        for p in self.root.rglob(".*.tmp"):
-            p.unlink(missing_ok=True)
+        """Temporary files of a writer that was killed mid-write: only names :func:`write_atomic` makes
+        (``.<name>.dse-XXXXXXXX.tmp``), only where the sweep writes (OUT, OUT/<idx>, OUT/<idx>/outputs_*)."""
+        folders = [self.root]
+        for idx in self.indices():
+            d = self.config_dir(idx)
+            folders += [d, *(c for c in d.glob("outputs_*") if c.is_dir())]
+        for folder in folders:
+            for p in folder.glob(".*.tmp"):
+                if is_our_temporary(p) and p.is_file():
+                    p.unlink(missing_ok=True)
 
     def write_sweep_info(self, info: dict[str, Any]) -> None:
         write_atomic(self.root / SWEEP_FILE, dumps({"format": RESULT_FORMAT} | info))
@@ -117,6 +132,9 @@ class Store:
             return None
         if not all((d / name).is_file() for name in rec.get("files", [])):
             return None
+        sums = rec.get("sha256")
+        if isinstance(sums, dict) and any(_sha256(d / name) != digest for name, digest in sums.items()):
+            return None  # a stats/map file changed or was corrupted since it was written: map again
         return rec
 
     def conflicts(self, jobs: list[SweepJob]) -> list[str]:
@@ -147,7 +165,8 @@ class Store:
         files = record.pop("files", {})
         for name, text in files.items():
             write_atomic(d / name, text)
-        stored = record | {"files": sorted(files)}
+        sums = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in sorted(files.items())}
+        stored = record | {"files": sorted(files), "sha256": sums}
         write_atomic(d / LAYER_FILE, dumps(stored))
         return stored
 

@@ -152,6 +152,10 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
                     bar.update(1)
                     if best:
                         bar.set_postfix_str(f"best {req.metric}: [{best['index']}] {best['value']:.4g}")
+        except DseError:
+            if new_folder and not ran and not reused:  # e.g. an unreachable --scheduler: no half-made OUT
+                store.discard()
+            raise
         except KeyboardInterrupt:
             raise SweepStopped(_stopped("interrupted", reused + ran, len(jobs), store, req), 130) from None
         except WorkerLost as err:
