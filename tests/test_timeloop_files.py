@@ -352,3 +352,26 @@ def test_every_seed_v4_arch_processed_reads_back_the_same(name, tmp_path):
     for l1, l2 in zip(r1.levels, r2.levels):
         assert l1.name == l2.name
         assert [(d.name, d.reads, d.fills, d.updates) for d in l1.data_spaces] == [(d.name, d.reads, d.fills, d.updates) for d in l2.data_spaces]
+
+
+def test_bad_processed_specs_are_one_paragraph_exit_2(tmp_path, capsys):
+    path = _two_dummy_spec(tmp_path)
+    good = yaml.safe_load(path.read_text())
+    local = good["architecture"]["subtree"][0]["local"]
+    cases = []
+    unknown = yaml.safe_load(path.read_text())
+    unknown["architecture"]["subtree"][0]["local"][3]["class"] = "adder_tree"
+    cases.append((unknown, ["architecture.subtree[0].local[3].class", "'adder_tree'", "DRAM, SRAM"]))
+    mesh = yaml.safe_load(path.read_text())
+    mesh["architecture"]["subtree"][0]["local"][2]["attributes"]["meshX"] = 3
+    mesh["architecture"]["subtree"][0]["local"][2]["name"] = "inter_B_spatial[1..3]"
+    cases.append((mesh, ["inter_B_spatial", "3x1", "does not divide"]))
+    assert local[3]["class"] == "SRAM"
+    for i, (spec, words) in enumerate(cases):
+        bad = tmp_path / f"bad{i}.yaml"
+        bad.write_text(yaml.safe_dump(spec, sort_keys=False))
+        assert main(["spec", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {bad}") and "Accepted:" in err, err
+        for w in words:
+            assert w in err, err

@@ -178,6 +178,7 @@ class _Walk:
     items: list[_Leaf | _Fanout] = field(default_factory=list)
     constraints: list[RawConstraint] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    processed: bool = False  # a timeloopfe-processed spec: every class is a Timeloop buffer/compute/network class
 
 
 def is_network_class(cls: str) -> bool:
@@ -191,7 +192,8 @@ def is_compute_only_class(cls: str) -> bool:
 
 
 def build_architecture(
-    raw: Any, file: str, variables: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    raw: Any, file: str, variables: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+    processed: bool = False,
 ) -> tuple[Architecture, list[RawConstraint], list[str]]:
     """Build the architecture from the ``architecture:`` value read from ``file``.
 
@@ -211,7 +213,7 @@ def build_architecture(
             value = overrides[key]
         local_vars[key] = evaluate_attribute(value, local_vars, at(file, f"architecture.{key}"))
         arch_attrs[key] = local_vars[key]
-    walk = _Walk(file, local_vars)
+    walk = _Walk(file, local_vars, processed=processed)
     base = {k: variables[k] for k in INHERITED_VARIABLES if k in variables}
     if "nodes" in arch:
         name = _walk_v4(arch, walk, base)
@@ -403,6 +405,12 @@ def _walk_tree(
             )
             continue
         cls = expect_name(local["class"], walk.file, f"{lp}.class")
+        if walk.processed and not any(c in cls for c in BUFFER_CLASSES + COMPUTE_CLASSES + NETWORK_CLASSES):
+            raise SpecError(
+                f"component '{lname}' has class '{cls}', which is no Timeloop storage, compute or network class "
+                "(timeloopfe writes none such; Timeloop would silently drop the component)",
+                where=at(walk.file, f"{lp}.class"),
+                accepted="a class containing one of " + ", ".join(BUFFER_CLASSES + COMPUTE_CLASSES + NETWORK_CLASSES))
         attrs = _evaluate_attributes(local.get("attributes"), walk, f"{lp}.attributes", inherited)
         n = multiplication * lsize
         if is_network_class(cls) and lsize == 1 and "instances" not in attrs:

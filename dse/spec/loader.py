@@ -65,6 +65,7 @@ class _Collected:
     components: dict[str, dict] = field(default_factory=dict)
     template: tuple[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    processed_files: set[str] = field(default_factory=set)  # files marked dumped_by_timeloop_front_end
 
 
 def expand_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
@@ -124,7 +125,8 @@ def load_spec(paths: Sequence[str | Path] | str | Path, variables: Mapping[str, 
     inline: list[RawConstraint] = []
     if "architecture" in col.sections:
         file, raw = col.sections["architecture"]
-        architecture, inline, arch_warnings = build_architecture(raw, file, values, overrides)
+        architecture, inline, arch_warnings = build_architecture(raw, file, values, overrides,
+                                                                 processed=file in col.processed_files)
         warnings += arch_warnings
     workload = None
     if "problem" in col.sections:
@@ -172,6 +174,8 @@ def _collect(col: _Collected, file: str, data: Any, from_dir: bool) -> None:
             if not known:
                 raise SpecError(f"unknown top-level key '{key}'", where=at(file, str(key)), accepted=", ".join(TOP_LEVEL_KEYS))
             col.warnings.append(f"{file}: unknown top-level key '{key}' ignored (accepted: {', '.join(TOP_LEVEL_KEYS)})")
+    if data.get("dumped_by_timeloop_front_end"):
+        col.processed_files.add(file)
     for key in ("architecture", "problem", "mapper"):
         if key in data:
             if key in col.sections:
