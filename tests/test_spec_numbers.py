@@ -81,3 +81,32 @@ def test_output_guard_refuses_nan_and_negative_results(tmp_path):
     with pytest.raises(ResultGuardError, match="cycles = -5"):
         check_result(negative, "x")
     assert main(["model", *map(str, files), "--mapping", str(Path(__file__).parent / "data" / "timeloop_stats" / "stats_KQV_gemmini_TLL.txt")]) == 0
+
+
+@pytest.mark.parametrize("value", [".nan", "-3.5", ".inf", "'abc'"])
+def test_ert_energies_are_finite_and_non_negative(tmp_path, value):
+    from dse.energy.ert import read_accelergy_ert
+    from dse.errors import EstimationError
+
+    ert = tmp_path / "x.ERT.yaml"
+    ert.write_text(f"ERT:\n  version: 0.4\n  tables:\n  - name: system.DRAM\n    actions:\n    - name: read\n      energy: {value}\n")
+    with pytest.raises(EstimationError) as err:
+        read_accelergy_ert(ert)
+    assert "ERT.tables[0].actions[0].energy" in str(err.value)
+    ert.write_text("ERT:\n  tables:\n  - name: system.DRAM\n    actions: [read, write]\n")
+    with pytest.raises(EstimationError, match="action without name or energy"):
+        read_accelergy_ert(ert)
+
+
+def test_stats_file_energies_are_checked(tmp_path):
+    from dse.errors import DseError
+    from dse.model.from_timeloop import energies_from_stats
+    from dse.spec.timeloop_stats import parse_stats
+
+    src = (Path(__file__).parent / "data" / "timeloop_stats" / "stats_KQV_gemmini_TLL.txt").read_text()
+    bad = tmp_path / "stats.txt"
+    marker = "Energy (per-instance)                    : "
+    assert marker in src
+    bad.write_text(src.replace(marker, marker + "-", 1))
+    with pytest.raises(DseError, match="finite, non-negative"):
+        energies_from_stats(parse_stats(bad))

@@ -41,6 +41,7 @@ import yaml
 
 from dse.errors import DseError, EstimationError
 from dse.spec.expressions import evaluate_attribute as _spec_evaluate_attribute
+from dse.spec.yaml_io import loads_yaml
 from dse.energy.estimators import Estimators
 from dse.energy.tables import Estimate
 
@@ -98,7 +99,11 @@ def load_components(paths: Iterable[str | Path]) -> dict[str, Mapping[str, Any]]
     classes: dict[str, Mapping[str, Any]] = {}
     for f in files:
         try:
-            doc = yaml.load(f.read_text(), Loader=_MergeLoader)  # noqa: S506 - SafeLoader subclass
+            text = f.read_text(encoding="utf-8")
+            loads_yaml(text, str(f))  # the spec loader's bounds first: depth, alias bombs, size
+            doc = yaml.load(text, Loader=_MergeLoader)  # noqa: S506 - SafeLoader subclass
+        except UnicodeDecodeError:
+            raise EstimationError("file is not UTF-8 text", where=str(f)) from None
         except yaml.YAMLError as err:
             raise EstimationError(f"cannot parse YAML: {err}", where=str(f)) from None
         if not isinstance(doc, Mapping) or "compound_components" not in doc:

@@ -19,6 +19,7 @@ estimates.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -288,6 +289,27 @@ def _load_yaml(path: str | Path) -> Any:
     return load_yaml(path)
 
 
+def _as_list(value: Any, where: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise EstimationError(f"expected a list, got {type(value).__name__}", where=where, accepted="a YAML list")
+    return value
+
+
+def _non_negative(value: Any, what: str, where: str) -> float:
+    """A finite, non-negative number (an ERT energy or ART area); a NaN or negative one is bad input."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise EstimationError(f"{what} {str(value)[:40]!r} is not a number", where=where,
+                              accepted="a finite number >= 0") from None
+    if not math.isfinite(number) or number < 0:
+        raise EstimationError(f"{what} {number} is not a finite non-negative number", where=where,
+                              accepted="a finite number >= 0")
+    return number
+
+
 def read_accelergy_ert(path: str | Path) -> EnergyAreaTables:
     """Read an Accelergy ``ERT.yaml``.
 
@@ -298,19 +320,16 @@ def read_accelergy_ert(path: str | Path) -> EnergyAreaTables:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("ERT"), Mapping):
         raise EstimationError("not an Accelergy ERT file", where=str(path), accepted="a top-level 'ERT:' mapping")
     comps: list[ComponentEnergy] = []
-    for i, table in enumerate(doc["ERT"].get("tables") or []):
+    for i, table in enumerate(_as_list(doc["ERT"].get("tables"), f"{path}: ERT.tables")):
         where = f"{path}: ERT.tables[{i}]"
         if not isinstance(table, Mapping) or "name" not in table:
             raise EstimationError("table entry without a name", where=where)
         name, n = node_name(table["name"])
         actions: dict[str, ActionEnergy] = {}
-        for j, act in enumerate(table.get("actions") or []):
-            if "name" not in act or "energy" not in act:
+        for j, act in enumerate(_as_list(table.get("actions"), f"{where}.actions")):
+            if not isinstance(act, Mapping) or "name" not in act or "energy" not in act:
                 raise EstimationError("action without name or energy", where=f"{where}.actions[{j}]")
-            try:
-                energy = float(act["energy"])
-            except (TypeError, ValueError):
-                raise EstimationError(f"energy {act['energy']!r} is not a number", where=f"{where}.actions[{j}]") from None
+            energy = _non_negative(act["energy"], "energy", f"{where}.actions[{j}].energy")
             a = str(act["name"])
             if a not in actions or energy > actions[a].energy_pj:
                 actions[a] = ActionEnergy(energy, f"ERT file {path}")
@@ -324,15 +343,12 @@ def read_accelergy_art(path: str | Path) -> EnergyAreaTables:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("ART"), Mapping):
         raise EstimationError("not an Accelergy ART file", where=str(path), accepted="a top-level 'ART:' mapping")
     comps: list[ComponentEnergy] = []
-    for i, table in enumerate(doc["ART"].get("tables") or []):
+    for i, table in enumerate(_as_list(doc["ART"].get("tables"), f"{path}: ART.tables")):
         where = f"{path}: ART.tables[{i}]"
         if not isinstance(table, Mapping) or "name" not in table or "area" not in table:
             raise EstimationError("table entry needs name and area", where=where)
         name, n = node_name(table["name"])
-        try:
-            area = float(table["area"])
-        except (TypeError, ValueError):
-            raise EstimationError(f"area {table['area']!r} is not a number", where=where) from None
+        area = _non_negative(table["area"], "area", f"{where}.area")
         comps.append(ComponentEnergy(name, "", n, {}, AreaEstimate(area, f"ART file {path}")))
     return EnergyAreaTables(tuple(comps), str(doc["ART"].get("version", "0.4")))
 

@@ -8,6 +8,7 @@ reported utilized instances.
 """
 from __future__ import annotations
 
+import math
 from itertools import product as iproduct
 from math import prod
 
@@ -42,7 +43,19 @@ def energies_from_stats(stats: TimeloopStats) -> ActionEnergies:
         a = lvl.specs.get("Area") if not lvl.is_compute else None
         if a:
             area[lvl.name] = number_in(a) or 0.0
+    _check_energies(stats.path, levels, compute_pj, area)
     return ActionEnergies(levels, compute_pj, area, source=f"Timeloop stats {stats.path}")
+
+
+def _check_energies(path, levels, compute_pj: float, area: dict) -> None:
+    """Energies and areas read from a stats file are finite and non-negative (bad input, not a model bug)."""
+    values = [(f"{n} {ds} energy per access", v) for n, le in levels.items() for ds, v in le.scalar_pj.items()]
+    values += [(f"{n} leakage energy", le.leak_total_pj) for n, le in levels.items()]
+    values += [("compute energy per compute", compute_pj)] + [(f"{n} area", v) for n, v in area.items()]
+    for what, v in values:
+        if not math.isfinite(v) or v < 0:
+            raise DseError(f"the stats file gives {what} = {v}", str(path),
+                           "a Timeloop stats file with finite, non-negative energies, counts and areas")
 
 
 def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workload,

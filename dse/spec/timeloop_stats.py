@@ -71,7 +71,12 @@ class TimeloopStats:
 def number_in(text: str) -> float | None:
     """The number a stats value starts with (``'0.03 pJ'`` -> 0.03), or None."""
     m = re.match(r"\s*([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)", text)
-    return float(m.group(1)) if m else None
+    if not m:
+        return None
+    try:
+        return float(m.group(1))
+    except ValueError:  # '1.2.3'
+        return None
 
 
 def _read(path: str | Path, accepted: str) -> tuple[Path, str]:
