@@ -375,3 +375,24 @@ def test_bad_processed_specs_are_one_paragraph_exit_2(tmp_path, capsys):
         assert err.startswith(f"error: {bad}") and "Accepted:" in err, err
         for w in words:
             assert w in err, err
+
+
+def test_map_txt_residual_loops_read_back(tmp_path, capsys):
+    # Timeloop prints an imperfect loop as "for L in [0:12,8)"; dse writes it so and reads it back
+    entries = [{"target": "Registers", "type": "temporal", "factors": "L12,8"},
+               {"target": "inter_PECols_spatial", "type": "spatial", "factors": "E16", "permutation": "E", "split": 1},
+               {"target": "inter_PERows_spatial", "type": "spatial", "factors": "D16", "permutation": "D", "split": 0},
+               {"target": "Accumulator", "type": "temporal", "factors": "D12"},
+               {"target": "DRAM", "type": "temporal", "factors": "E4 L3 D1"},
+               {"target": "Registers", "type": "datatype", "keep": ["Weights"], "bypass": ["Inputs", "Outputs"]},
+               {"target": "Accumulator", "type": "datatype", "keep": ["Outputs"], "bypass": ["Inputs", "Weights"]},
+               {"target": "Scratchpad", "type": "datatype", "keep": ["Weights", "Inputs"], "bypass": ["Outputs"]}]
+    mapping = tmp_path / "in.map.yaml"
+    mapping.write_text(yaml.safe_dump({"mapping": entries}))
+    spec = TL / "gemmini_processed.yaml"
+    assert main(["model", str(spec), "--mapping", str(mapping), "-o", str(tmp_path / "a")]) == 0
+    first = capsys.readouterr().out
+    text = (tmp_path / "a" / "timeloop-model.map.txt").read_text()
+    assert "for L in [0:12,8)" in text and "L12,8" in (tmp_path / "a" / "timeloop-model.map.yaml").read_text()
+    assert main(["model", str(spec), "--mapping", str(tmp_path / "a" / "timeloop-model.map.txt")]) == 0
+    assert capsys.readouterr().out.split("Energy")[1] == first.split("Energy")[1]

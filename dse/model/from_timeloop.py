@@ -78,6 +78,7 @@ def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workl
                        f"a spec with levels {', '.join(s.name for s in arch.storage_levels)}")
     extra_loops: dict[str, list[tuple[str, int]]] = {}
     explicit: dict[str, tuple[list, list]] = {}
+    spatial_res: dict[str, dict[str, int]] = {}
     for sl in stats.storage:
         fan = _resolve_fanout(arch, sl.name) if sl.name not in names else None
         if fan is not None and sl.kept:
@@ -89,6 +90,7 @@ def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workl
             if tag is not None:
                 target = fan if fan is not None else _spatial_fanout(sl.name, arch, stats.path)
                 explicit.setdefault(target.name, ([], []))[0 if tag == "Spatial-X" else 1].append((d, b))
+                spatial_res.setdefault(target.name, {}).update({rd: r for rd, rt, r in sl.residuals if rd == d and rt == tag})
             elif fan is not None:
                 above = _below_storage(arch, fan)
                 if above is None:
@@ -102,9 +104,11 @@ def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workl
             raise DseError(f"spec level '{lvl.name}' is missing from the stats file", stats.path,
                            "stats produced for this spec")
         loops = tuple((d, b) for d, b, tag in sl.loops if tag is None and b > 1) + tuple(extra_loops.get(lvl.name, ()))
-        temporal.append(TemporalMapping(lvl.name, loops, frozenset(sl.kept)))
+        res = tuple(sorted((d, r) for d, tag, r in getattr(sl, "residuals", ()) if tag is None))
+        temporal.append(TemporalMapping(lvl.name, loops, frozenset(sl.kept), res))
     if explicit:
-        spatial = tuple(SpatialMapping(f.name, tuple(explicit[f.name][0]), tuple(explicit[f.name][1]))
+        spatial = tuple(SpatialMapping(f.name, tuple(explicit[f.name][0]), tuple(explicit[f.name][1]),
+                                       tuple(sorted(spatial_res.get(f.name, {}).items())))
                         for f in arch.spatial_levels if f.name in explicit)
         m = Mapping(tuple(temporal), spatial)
         validate_mapping(m, arch, workload, stats.path)
@@ -113,7 +117,7 @@ def mapping_from_stats(stats: TimeloopStats, arch: Architecture, workload: Workl
     for d in workload.dimensions:
         if prod(t.factor(d) for t in temporal) * residue[d] != workload.bounds[d]:
             raise DseError(f"temporal factors of {d} do not divide its size {workload.bounds[d]}", stats.path,
-                           "a stats file for this workload")
+                           "a stats file for this workload; " + _NEST_HINT)
     util = {l.name: int(max((ds.get("Utilized instances (max)") for ds in l.data_spaces), default=0)) for l in stats.storage}
     spatial = _assign_spatial(arch, workload, residue, constraints, util, stats.path)
     m = Mapping(tuple(temporal), spatial)

@@ -115,6 +115,8 @@ def _check_leaf_attributes(leaf: "_Leaf", own: Mapping[str, Any], warnings: list
     """Range-check the numeric attributes of one component; warn about likely misspellings."""
     for key, value in leaf.attributes.items():
         where = at(leaf.file, f"{leaf.path}.attributes.{key}")
+        if key == "technology" and value == -1 and not isinstance(value, bool):
+            continue  # Accelergy's "price me with the dummy table"; timeloopfe writes it on its dummy levels
         if key in NUMERIC_ATTRIBUTES:
             check_numeric_attribute(key, value, where)
         elif key in own and key not in KNOWN_ATTRIBUTES:

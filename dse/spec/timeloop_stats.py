@@ -12,7 +12,15 @@ from pathlib import Path
 
 from dse.errors import DseError
 
-_LOOP = re.compile(r"for\s+(\w+)\s+in\s+\[(\d+)\s*:\s*(\d+)\)(?:\s*\((Spatial-[XY])\))?")
+_LOOP = re.compile(r"for\s+(\w+)\s+in\s+\[(\d+)\s*:\s*(\d+)(?:\s*,\s*(\d+))?\)(?:\s*\((Spatial-[XY])\))?")
+
+
+def _loop(m: re.Match) -> tuple[tuple[str, int, str | None], tuple[str, str | None, int] | None]:
+    """``for L in [0:16,5) (Spatial-X)`` -> ``(("L", 16, "Spatial-X"), ("L", "Spatial-X", 5))``; Timeloop prints a
+    residual (``residual_end``) after the bound when it differs."""
+    bound = int(m.group(3)) - int(m.group(2))
+    res = (m.group(1), m.group(5), int(m.group(4))) if m.group(4) is not None and int(m.group(4)) != bound else None
+    return (m.group(1), bound, m.group(5)), res
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class StatsLevel:
     loops: tuple[tuple[str, int, str | None], ...]  # outer->inner (dim, bound, spatial tag or None)
     stats: dict[str, float]
     data_spaces: tuple[StatsDataSpace, ...]
+    residuals: tuple[tuple[str, str | None, int], ...] = ()  # (dim, spatial tag or None, residual) of imperfect loops
 
     def data_space(self, name: str) -> StatsDataSpace:
         for d in self.data_spaces:
@@ -131,13 +140,14 @@ def _parse_level(index: int, block: str) -> StatsLevel:
         if ":" in line and "for " not in line:
             k, v = line.split(":", 1)
             specs[k.strip()] = v.strip()
-    loops = []
+    loops, residuals = [], []
     if "Loop nest:" in specs_txt:
         for line in specs_txt.split("Loop nest:", 1)[1].splitlines():
             m = _LOOP.search(line)
             if m:
-                lo, hi = int(m.group(2)), int(m.group(3))
-                loops.append((m.group(1), hi - lo, m.group(4)))
+                loop, res = _loop(m)
+                loops.append(loop)
+                residuals += [res] if res else []
     is_compute = "Computes (total)" in stats_txt
     stats: dict[str, float] = {}
     data_spaces = []
@@ -160,7 +170,7 @@ def _parse_level(index: int, block: str) -> StatsLevel:
             (cur if cur is not None else stats)[k.strip()] = n
     if cur_name is not None:
         data_spaces.append(StatsDataSpace(cur_name, cur))
-    return StatsLevel(index, name, is_compute, specs, tuple(loops), stats, tuple(data_spaces))
+    return StatsLevel(index, name, is_compute, specs, tuple(loops), stats, tuple(data_spaces), tuple(residuals))
 
 
 # --------------------------------------------------------------------------- map.txt
@@ -169,6 +179,7 @@ class MapTxtLevel:
     name: str
     kept: tuple[str, ...]
     loops: tuple[tuple[str, int, str | None], ...]  # outer->inner, spatial tag or None
+    residuals: tuple[tuple[str, str | None, int], ...] = ()  # (dim, spatial tag or None, residual)
 
 
 def parse_map_txt(path: str | Path) -> tuple[MapTxtLevel, ...]:
@@ -177,21 +188,23 @@ def parse_map_txt(path: str | Path) -> tuple[MapTxtLevel, ...]:
     lines = text.splitlines()
     levels: list[MapTxtLevel] = []
     header = re.compile(r"^(\S+)\s*\[(.*)\]\s*$")
-    name, kept, loops = None, (), []
+    name, kept, loops, residuals = None, (), [], []
     for line in lines:
         h = header.match(line.strip())
         if h and not line.lstrip().startswith("|"):
             if name is not None:
-                levels.append(MapTxtLevel(name, kept, tuple(loops)))
+                levels.append(MapTxtLevel(name, kept, tuple(loops), tuple(residuals)))
             name = h.group(1)
             kept = tuple(x.split(":")[0].strip() for x in h.group(2).split() if ":" in x)
-            loops = []
+            loops, residuals = [], []
             continue
         m = _LOOP.search(line)
         if m and name is not None:
-            loops.append((m.group(1), int(m.group(3)) - int(m.group(2)), m.group(4)))
+            loop, res = _loop(m)
+            loops.append(loop)
+            residuals += [res] if res else []
     if name is not None:
-        levels.append(MapTxtLevel(name, kept, tuple(loops)))
+        levels.append(MapTxtLevel(name, kept, tuple(loops), tuple(residuals)))
     if not levels:
         raise DseError("no loop nest found", str(p), "Timeloop map.txt with 'Level [ DataSpace:size ... ]' headers and 'for X in [0:N)' loops")
     return tuple(levels)
@@ -201,7 +214,7 @@ def stats_from_map_txt(path: str | Path) -> TimeloopStats:
     """A map.txt loop nest as a :class:`TimeloopStats` with loops and kept data spaces only (no counts)."""
     levels = parse_map_txt(path)
     storage = [StatsLevel(i + 1, lvl.name, False, {}, lvl.loops, {},
-                          tuple(StatsDataSpace(k, {"Utilized instances (max)": 0}) for k in lvl.kept))
+                          tuple(StatsDataSpace(k, {"Utilized instances (max)": 0}) for k in lvl.kept), lvl.residuals)
                for i, lvl in enumerate(reversed(levels))]
     return TimeloopStats(str(path), (StatsLevel(0, "compute", True, {}, (), {}, ()), *storage))
 
