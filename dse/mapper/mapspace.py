@@ -20,6 +20,7 @@ import numpy as np
 
 from dse.errors import NoValidMappingError, SpecError, UnsatisfiableConstraintError
 from dse.model.nest import MappingBatch, ModelContext
+from dse.model.nest.tiles import tile_sizes
 from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping
 from dse.spec.types import Constraint, FactorConstraint, SpatialLevel, StorageLevel
 
@@ -504,17 +505,7 @@ def _fits(space: MapSpace, keep: np.ndarray, fac: np.ndarray) -> np.ndarray:
             lvl = ctx.levels[slot.index]
             if lvl.size_words is None:
                 continue
-            used = np.zeros(len(fac), dtype=np.int64)
-            for s, ranks in enumerate(ctx.projections):
-                if not keep[slot.index, s]:
-                    continue
-                size = np.ones(len(fac), dtype=np.int64)
-                for terms in ranks:
-                    span = np.ones(len(fac), dtype=np.int64)
-                    for d, c in terms:
-                        span = span + (ext[:, d] - 1) * c
-                    size = size * span
-                used += size
+            used = np.where(keep[slot.index][None, :], tile_sizes(ctx.projections, ext), 0).sum(axis=1)
             ok &= used <= lvl.size_words / max(lvl.multiple_buffering, 1e-12)
     return ok
 
@@ -714,11 +705,8 @@ def explain_empty(space: MapSpace) -> str:
             lvl = ctx.levels[slot.index]
             if lvl.size_words is None:
                 continue
-            needs = []
-            for s, ranks in enumerate(ctx.projections):
-                if keep[slot.index, s]:
-                    size = prod(sum((int(ext[d]) - 1) * c for d, c in terms) + 1 for terms in ranks)
-                    needs.append((ctx.ds_names[s], size))
+            sizes = tile_sizes(ctx.projections, ext)
+            needs = [(ctx.ds_names[s], int(sizes[s])) for s in range(len(ctx.ds_names)) if keep[slot.index, s]]
             total = sum(n for _, n in needs)
             cap = lvl.size_words / max(lvl.multiple_buffering, 1e-12)
             if total > cap:

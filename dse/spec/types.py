@@ -106,6 +106,26 @@ class StorageLevel:
 
     kind = "storage"
 
+    # Network wiring, typed (Timeloop storage attributes; the loader validated them).
+    @property
+    def network_read(self) -> str | None:
+        """Name of the network component that carries this level's reads to its inner neighbour."""
+        return _name_attribute(self.attributes, "network_read")
+
+    @property
+    def network_update(self) -> str | None:
+        """Name of the network component that carries updates from the inner neighbour."""
+        return _name_attribute(self.attributes, "network_update")
+
+    @property
+    def network_fill_latency(self) -> int:
+        """Cycles added to the run for filling through the level's (implicit) read network."""
+        return _int_attribute(self.attributes, "network_fill_latency")
+
+    @property
+    def network_drain_latency(self) -> int:
+        return _int_attribute(self.attributes, "network_drain_latency")
+
 
 @dataclass(frozen=True)
 class SpatialLevel:
@@ -161,6 +181,23 @@ class NetworkComponent:
     attributes: Mapping[str, Any]
     instances: int
     subclass: str | None = None
+
+    @property
+    def fill_latency(self) -> int:
+        return _int_attribute(self.attributes, "fill_latency")
+
+    @property
+    def drain_latency(self) -> int:
+        return _int_attribute(self.attributes, "drain_latency")
+
+
+def _name_attribute(attributes: Mapping[str, Any], key: str) -> str | None:
+    v = attributes.get(key)
+    return None if v is None or v == "" else str(v)
+
+
+def _int_attribute(attributes: Mapping[str, Any], key: str) -> int:
+    return int(attributes.get(key, 0) or 0)
 
 
 ArchNode = Union[StorageLevel, SpatialLevel, ComputeLevel]
