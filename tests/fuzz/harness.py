@@ -11,7 +11,7 @@ wall-clock alarm and an address-space limit, and classifies the outcome:
 * ``traceback`` a Python traceback, or any other exit code;
 * ``bug``       exit 4: the output guard caught an impossible number;
 * ``bad-number`` exit 0 but a NaN/inf/negative energy, cycle or count was printed or written;
-* ``hang``      still running after the time bound;
+* ``hang``      more CPU time than the bound (SIGXCPU), or blocked past a wall-clock backstop;
 * ``memory``    MemoryError, killed by the address-space limit, or peak RSS over the bound.
 
 ``python -m tests.fuzz.harness`` (or ``python tests/fuzz/run_fuzz.py``) prints counts per
@@ -274,6 +274,9 @@ def run_case(case: Case, timeout_s: float = 20.0, memory_mib: int = 1024) -> Out
             vm = _vm_size_bytes()
             limit = vm + memory_mib * 2**20 * 2  # address space: what is mapped now + twice the RSS bound
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            # the time bound is CPU time (SIGXCPU): wall time on a shared machine says nothing
+            cpu = max(1, int(timeout_s))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
             os.chdir(case.work)
             code = fn(list(case.argv))
             code = 0 if code is None else int(code)
@@ -293,15 +296,18 @@ def run_case(case: Case, timeout_s: float = 20.0, memory_mib: int = 1024) -> Out
                 sys.stderr.flush()
             finally:
                 os._exit(code)
-    status, rss_kib = _wait(pid, timeout_s)
+    wall_s = max(8 * timeout_s, 120.0)  # backstop only: a child sleeping or blocked forever
+    status, rss_kib = _wait(pid, wall_s)
     seconds = time.monotonic() - start
     rss = rss_kib / 1024
     stdout = out_file.read_text(errors="replace") if out_file.exists() else ""
     stderr = err_file.read_text(errors="replace") if err_file.exists() else ""
     if status is None:
-        return Outcome("hang", f"still running after {timeout_s:.0f} s", seconds, rss)
+        return Outcome("hang", f"still running after {wall_s:.0f} s of wall time", seconds, rss)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU:
+            return Outcome("hang", f"more than {timeout_s:.0f} s of CPU time", seconds, rss)
         return Outcome("memory" if sig in (signal.SIGKILL, signal.SIGSEGV) else "traceback", f"killed by signal {sig}",
                        seconds, rss)
     rc = os.WEXITSTATUS(status)
