@@ -16,7 +16,7 @@ from dse.model.nest import ModelContext, ModelResult, make_context
 from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
 from dse.paths import data_dir
 
-FUSION_LEVELS = ("DRAM", "Accumulator", "Registers")
+FUSION_LEVELS = ("DRAM", "Accumulator", "Registers")  # gemmini's; each architecture declares its own (FusionRules)
 MAPPERS_DIR = data_dir("mappers")
 DEFAULT_SEQ_LEN = 512
 
@@ -98,20 +98,47 @@ def load_mapper_options(name_or_file: str | None) -> MapperOptions:
     return load_spec([path]).mapper
 
 
-def fusion_constraints(spec: Spec, job: LayerJob) -> tuple[Constraint, ...]:
-    """The reference run.py's fusion constraints for ``job.fusion_level``."""
+def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "") -> tuple[Constraint, ...]:
+    """The seed run.py's fusion constraints for ``job.fusion_level`` under the architecture's ``rules``.
+
+    Levels above the fusion level (all storage levels, or only the declared ones: ``rules.above``)
+    get D=1, E=1 (not with -nef) and L=1 (with -lf) and, but for the outermost level (which keeps
+    everything, as in Timeloop), bypass Outputs (not with -pwim); the fusion level gets the
+    permutation [E, D, L].  softmax/layernorm under ``point_wise: bypass_inputs`` instead get the
+    seed's NO rules: the levels above bypass Inputs (and Outputs with -pwim), and Weights where the
+    spec has no keep/bypass of its own there.
+    """
+    from dse.spec.library import FusionRules
+    from dse.workloads import MATMUL_LAYERS
+
     if job.fusion_level is None:
         return ()
-    arch = spec.architecture
-    names = [l.name for l in arch.storage_levels]
-    if job.fusion_level not in names:
-        raise DseError(f"fusion level '{job.fusion_level}' is not a storage level of this architecture", "FUSION_LEVEL",
-                       ", ".join(n for n in FUSION_LEVELS if n in names) or ", ".join(names))
-    k = names.index(job.fusion_level)
+    names = [l.name for l in spec.architecture.storage_levels]
+    rules = rules or FusionRules.generic(tuple(names))
+    who = f"architecture '{arch_name}'" if arch_name else "your spec"
+    if job.fusion_level not in rules.levels:
+        raise DseError(f"unknown fusion level '{job.fusion_level}' for {who}", "FUSION_LEVEL",
+                       ", ".join(rules.levels) + " (outermost first)")
+    target = rules.storage_level(job.fusion_level)
+    if target not in names:
+        raise DseError(f"fusion level '{job.fusion_level}' is not a storage level of {who}", "FUSION_LEVEL",
+                       ", ".join(l for l in rules.levels if rules.storage_level(l) in names) or ", ".join(names))
+    k = names.index(target)
+    if rules.above == "listed":
+        above = [rules.storage_level(l) for l in rules.levels[: rules.levels.index(job.fusion_level)]]
+        above = [n for n in names[:k] if n in above]
+    else:
+        above = names[:k]
     dims = set(spec.workload.dimensions)
     out = []
     src = f"fusion at {job.fusion_level}"
-    for j, name in enumerate(names[:k]):
+    if job.layer not in MATMUL_LAYERS and rules.point_wise == "bypass_inputs":
+        told = {c.target for c in spec.constraints if c.type in ("dataspace", "bypass")}
+        for name in above:
+            bypass = ("Inputs",) + (("Outputs",) if job.pwim else ()) + (() if name in told else ("Weights",))
+            out.append(Constraint(name, "dataspace", bypass=bypass, source=src))
+        return tuple(out)
+    for j, name in enumerate(above):
         factors = [FactorConstraint("D", "=", 1)] if "D" in dims else []
         if not job.no_edge_fusion and "E" in dims:
             factors.append(FactorConstraint("E", "=", 1))
@@ -119,10 +146,10 @@ def fusion_constraints(spec: Spec, job: LayerJob) -> tuple[Constraint, ...]:
             factors.append(FactorConstraint("L", "=", 1))
         if factors:
             out.append(Constraint(name, "temporal", tuple(factors), source=src))
-        if not job.pwim and j > 0:
+        if not job.pwim and names.index(name) > 0:
             out.append(Constraint(name, "dataspace", bypass=("Outputs",), source=src))
     perm = tuple(d for d in ("E", "D", "L") if d in dims)
-    out.append(Constraint(job.fusion_level, "temporal", (), permutation=perm, source=src))
+    out.append(Constraint(target, "temporal", (), permutation=perm, source=src))
     return tuple(out)
 
 
@@ -186,16 +213,15 @@ def _fit_stats_energies(energies: ActionEnergies, spec: Spec, ert: str) -> tuple
 
 def prepare(job: LayerJob) -> PreparedJob:
     """Load the spec, workload, constraints, energies and mapper options of a job."""
-    from dse.spec.library import knobs_of, resolve_architecture, route_layer
+    from dse.spec.library import fusion_rules, knobs_of, resolve_architecture, route_layer
     from dse.spec.loader import load_spec
     from dse.workloads import layer_names, layer_variables, make_layer
 
     if job.layer not in layer_names():
         raise DseError(f"unknown layer '{job.layer}'", "LAYER", ", ".join(layer_names()))
-    if job.fusion_level is not None and job.fusion_level not in FUSION_LEVELS:
-        raise DseError(f"unknown fusion level '{job.fusion_level}'", "FUSION_LEVEL", ", ".join(FUSION_LEVELS))
     lp = make_layer(job.model, job.layer, job.seq_len, job.batch)
     extra_notes: tuple[str, ...] = ()
+    rules, arch_name = None, ""
     variables = dict(layer_variables(job.model, job.seq_len, job.batch))
     if job.spec_files:
         # a user's problem file keeps the user's variables (ours only fill gaps); without one,
@@ -219,6 +245,10 @@ def prepare(job: LayerJob) -> PreparedJob:
             extra_notes = (f"layer {job.layer} runs on '{target}', the companion of '{bundle.name}'",)
             bundle = resolve_architecture(target, {k: v for k, v in job.config.items() if k in knobs_of(target)})
         spec = load_spec(list(bundle.files), variables={**variables, **bundle.values})
+        rules, arch_name = fusion_rules(bundle.directory), bundle.name
+        if rules is None and job.fusion_level is not None:
+            raise DseError(f"architecture '{bundle.name}' declares no fusion levels", "FUSION_LEVEL",
+                           "no fusion level, or an architecture whose knobs.yaml declares architecture_info.fusion")
     if spec.workload is None or not job.spec_files:
         spec = replace(spec, workload=lp.workload)
     # --mapper wins; else a user spec's own mapper section; else the default preset
@@ -233,7 +263,7 @@ def prepare(job: LayerJob) -> PreparedJob:
     energies, tables, notes = energies_for(spec, job.ert)
     notes += (capped,) if capped else ()
     ctx = make_context(spec.architecture, spec.workload, energies)
-    constraints = tuple(spec.constraints) + fusion_constraints(spec, job)
+    constraints = tuple(spec.constraints) + fusion_constraints(spec, job, rules, arch_name)
     if job.imperfect or spec.mapspace_template == "ruby":
         notes += ("imperfect factorization (ruby map-space): one residual (remainder) loop per dimension allowed",)
     typos = tuple(w for w in spec.warnings if "unknown attribute" in w)  # a misspelled key changes the numbers

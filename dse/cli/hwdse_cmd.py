@@ -95,15 +95,35 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
     return p
 
 
-def parse_targets(targets: list[str], summary_only: bool) -> tuple[list[str] | None, str | None]:
+def fusion_levels_of(arch: str) -> tuple[str, ...]:
+    """The fusion levels ``arch`` (or its companion) declares, for parsing ``LAYER... [LEVEL]``."""
+    from dse.spec.library import _read_info, arch_directory, fusion_rules
+
+    levels: list[str] = []
+    companion = _read_info(arch_directory(arch)).get("companion")
+    for name in (arch, companion) if companion else (arch,):
+        rules = fusion_rules(name)
+        levels += [l for l in (rules.levels if rules else ()) if l not in levels]
+    return tuple(levels)
+
+
+def parse_targets(targets: list[str], summary_only: bool, arch: str = "gemmini") -> tuple[list[str] | None, str | None]:
     """``(layers or None, fusion_level)`` from the positional arguments."""
-    from dse.pipeline import FUSION_LEVELS
     from dse.workloads import layer_names
 
+    from dse.workloads import layer_names as _names
+
+    FUSION_LEVELS = fusion_levels_of(arch)
     tokens = list(targets)
     level = None
-    if tokens and tokens[-1] in FUSION_LEVELS:
-        level = tokens.pop()
+    layers_lower = {n.lower() for n in _names()} | {"all"}
+    if tokens and (tokens[-1] in FUSION_LEVELS or (summary_only and tokens[-1].lower() not in layers_lower)):
+        level = tokens.pop()  # with -so the stored sweep's level is checked later (its architecture may differ)
+    elif len(tokens) > 1 and tokens[-1].lower() not in layers_lower:
+        from dse.spec.library import arch_directory
+
+        raise DseError(f"unknown fusion level '{tokens[-1]}' for architecture '{arch_directory(arch).name}'",
+                       "FUSION_LEVEL", ", ".join(FUSION_LEVELS) + " (outermost first; --arch picks the architecture)")
     if not tokens:
         if summary_only:
             return None, level
@@ -139,7 +159,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.metric in ("tokens_per_s", "energy_per_token"):
         raise DseError(f"--metric {args.metric} needs a generation phase", "--metric",
                        "--phase prefill|decode|generate with it, or edp, energy, delay, area, edap for layers")
-    layers, level = parse_targets(args.targets, args.summary_only)
+    layers, level = parse_targets(args.targets, args.summary_only, args.arch)
     if args.summary_only:
         return _summary_only(args, layers, level)
     if args.search:

@@ -199,6 +199,59 @@ def resolve_architecture(name_or_dir: str | Path = DEFAULT_ARCH, config: Mapping
                       tuple(info.get("layers", []) or []), companion=info.get("companion"))
 
 
+@dataclass(frozen=True)
+class FusionRules:
+    """The fusion levels an architecture accepts (``run.py LAYER LEVEL``) and how they constrain.
+
+    Declared in ``knobs.yaml`` as ``architecture_info.fusion`` (see docs/architectures.md):
+
+    - ``levels``: the names a user may give, outermost first (gemmini: DRAM, Accumulator,
+      Registers; pim: DRAM, shared_glb, scratchpad);
+    - ``level_of``: the storage level a name stands for when it differs (pim's seed name
+      ``scratchpad`` is its weight cells, ``cell``);
+    - ``above``: which levels above the fusion level get the fusion factors (D=1, E=1...):
+      ``storage`` every storage level above it (the seed's gemmini run.py: its listed levels
+      plus the Scratchpad), ``listed`` only the listed ones (the seed's transformer_pim/run.py);
+    - ``point_wise``: what fusing does to softmax/layernorm: ``factors`` (the matmul rules) or
+      ``bypass_inputs`` (the seed's NO branch: the levels above bypass Inputs, also Outputs with
+      -pwim, and Weights where the spec says nothing about them).
+    """
+
+    levels: tuple[str, ...]
+    level_of: Mapping[str, str]
+    above: str = "storage"
+    point_wise: str = "factors"
+
+    def storage_level(self, name: str) -> str:
+        return self.level_of.get(name, name)
+
+    @staticmethod
+    def generic(storage_levels: tuple[str, ...]) -> "FusionRules":
+        """Rules for a user's own spec (``--spec``): any storage level, every level above constrained."""
+        return FusionRules(tuple(storage_levels), {})
+
+
+def fusion_rules(name_or_dir: str | Path) -> FusionRules | None:
+    """The declared fusion rules of an architecture (None: it declares none, so it accepts no fusion level)."""
+    directory = arch_directory(name_or_dir)
+    raw = _read_info(directory).get("fusion")
+    if raw is None:
+        return None
+    where = f"{directory / 'knobs.yaml'}: architecture_info.fusion"
+    accepted = "{levels: [LEVEL, ...], level_of: {NAME: LEVEL}, above: storage|listed, point_wise: factors|bypass_inputs}"
+    if not isinstance(raw, dict) or not isinstance(raw.get("levels"), list) or not raw["levels"]:
+        raise SpecError("fusion needs a non-empty list 'levels'", where, accepted)
+    unknown = set(raw) - {"levels", "level_of", "above", "point_wise"}
+    if unknown:
+        raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))}", where, accepted)
+    level_of = raw.get("level_of") or {}
+    above, point_wise = raw.get("above", "storage"), raw.get("point_wise", "factors")
+    if not isinstance(level_of, dict) or above not in ("storage", "listed") or point_wise not in ("factors", "bypass_inputs"):
+        raise SpecError("bad level_of, above or point_wise", where, accepted)
+    return FusionRules(tuple(str(l) for l in raw["levels"]), {str(k): str(v) for k, v in level_of.items()},
+                       above, point_wise)
+
+
 def seed_configs_arch(name_or_dir: str | Path) -> str | None:
     """The architecture a seed hardware-config file for ``name_or_dir`` runs on (``architecture_info.seed_configs``).
 
