@@ -90,3 +90,23 @@ def test_memoized_validation_reports_every_config_index():
         validate_configs(configs, "gemmini", "cfg.json")
     msg = str(err.value)
     assert "2 problem(s)" in msg and "[1]" in msg and "[3]" in msg and "[0]" not in msg and "[@]" not in msg
+
+
+def test_one_validation_path_for_config_values(tmp_path, capsys):
+    """A value is judged the same in run.py --set, hwdse -c and the spec: 1e300 is a number everywhere
+    (YAML 1.2, as JSON reads it) and an out-of-range attribute it produces stops a sweep before it starts."""
+    import json
+
+    from dse.cli.args import typed
+    from dse.cli.run_cmd import main as run_main
+
+    assert typed({"a": "1e300", "b": "010", "c": "WS", "d": "true"}) == {"a": 1e300, "b": 10, "c": "WS", "d": True}
+    assert run_main(["KTQ", "--seq-len", "16", "--set", "global_cycle_seconds=1e300", "-o", str(tmp_path / "r")]) == 2
+    run_err = capsys.readouterr().err
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([{"pe_rows": 16, "global_cycle_seconds": 1e300}]))
+    assert _hwdse(["KTQ", "--seq-len", "16", "-c", str(cfg), "--out", str(tmp_path / "out"), "-q"]) == 2
+    sweep_err = capsys.readouterr().err
+    for err in (run_err, sweep_err):
+        assert "global_cycle_seconds is out of range: 1e+300" in err and "Traceback" not in err
+    assert "nothing was run" in sweep_err and not (tmp_path / "out").exists()

@@ -28,10 +28,13 @@ def parse_assignments(items: Iterable[str], where: str, example: str = "DIM=16",
 
 
 def typed(values: dict[str, str]) -> dict[str, Any]:
-    """Read each value as a YAML scalar: ``"32"`` -> 32, ``"true"`` -> True, ``"WS"`` -> ``"WS"``."""
-    import yaml
+    """Read each value as a YAML scalar: ``"32"`` -> 32, ``"true"`` -> True, ``"WS"`` -> ``"WS"``.
 
-    return {k: yaml.safe_load(v) for k, v in values.items()}
+    With the spec loader's YAML 1.2 rules and bounds, so ``1e300`` is the number a JSON config
+    file or a spec would read (YAML 1.1 made it a string), and malformed text is one message."""
+    from dse.spec.yaml_io import loads_yaml
+
+    return {k: loads_yaml(v, f"--set {k}") for k, v in values.items()}
 
 
 def check_output_folder(path: str | Path, where: str) -> Path:

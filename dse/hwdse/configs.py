@@ -129,6 +129,7 @@ def validate_configs(configs: list[Config], arch: str, source: str) -> None:
     wrong types and out-of-range values.
     """
     from dse.spec.library import knobs_of, resolve_architecture
+    from dse.spec.loader import load_spec
 
     knobs = knobs_of(arch)
     all_keys = list(dict.fromkeys(k for c in configs for k in c if k in knobs))
@@ -143,10 +144,13 @@ def validate_configs(configs: list[Config], arch: str, source: str) -> None:
             memo = (key, _value_key(value))  # -mx repeats each value in thousands of configs: check it once
             if memo not in single:
                 try:
-                    resolve_architecture(arch, {key: value}, where="[@]")
+                    bundle = resolve_architecture(arch, {key: value}, where="[@]")
+                    # the spec built with this value: its attributes are range-checked at load time
+                    # (e.g. global_cycle_seconds 1e300), so a bad value stops the sweep before it starts
+                    load_spec(list(bundle.files), variables=bundle.values)
                     single[memo] = None
                 except DseError as err:
-                    single[memo] = _short(err)
+                    single[memo] = f"[@] {key}={value!r}: {_short(err)}" if not _short(err).startswith("[@]") else _short(err)
             if single[memo] is not None:
                 problems.append(single[memo].replace("[@]", f"[{idx}]"))
         if len(problems) == before:

@@ -18,6 +18,8 @@ list holding an alias of the previous one nine times) expands to billions of nod
 """
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -208,15 +210,25 @@ def loads_yaml(text: str, filename: str = "<string>") -> Any:
             loader.dispose()
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str, filename: str) -> Any:
+    return loads_yaml(text, filename)
+
+
 def load_yaml(path: str | Path) -> Any:
     """Read and parse one YAML file (see the module docstring for the dialect)."""
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_DOCUMENT_BYTES:
-            raise SpecError(f"file is {p.stat().st_size} bytes long", where=str(p), accepted=LIMITS)
+        st = p.stat()
+        if st.st_size > MAX_DOCUMENT_BYTES:
+            raise SpecError(f"file is {st.st_size} bytes long", where=str(p), accepted=LIMITS)
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(f"cannot read file: {err.strerror or err}", where=str(p), accepted="a readable YAML file") from None
     except UnicodeDecodeError:
         raise SpecError("file is not UTF-8 text", where=str(p), accepted="a YAML text file") from None
-    return loads_yaml(text, str(p))
+    # parsed once per content (keyed by the text itself, so any edit is seen): a sweep loads the
+    # same spec files for every config; callers get their own copy to change
+    if len(text) > 2**20:  # big files are not kept in memory
+        return loads_yaml(text, str(p))
+    return copy.deepcopy(_parse_cached(text, str(p)))
