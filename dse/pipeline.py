@@ -156,7 +156,7 @@ def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "
 def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tuple[str, ...]]:
     """Per-action energies for ``spec``: estimated, overridden by an Accelergy ERT (and its ART), or taken
     from a Timeloop stats.txt.  Returns (energies, ERT/ART tables or None, notes for the stats output)."""
-    from dse.energy import estimate, override, read_accelergy_art, read_accelergy_ert
+    from dse.energy import override, read_accelergy_art, read_accelergy_ert
 
     notes: list[str] = []
     if ert and Path(ert).suffix == ".txt":
@@ -166,7 +166,7 @@ def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tupl
         notes.append(f"per-access energies from Timeloop stats {ert}")
         energies, more = _fit_stats_energies(energies_from_stats(parse_stats(ert)), spec, ert)
         return energies, None, tuple(notes + more)
-    tables = estimate(spec)
+    tables = _estimate_once(spec)
     if ert:
         if not Path(ert).exists():
             raise DseError("ERT file not found", "--ert", "an Accelergy ERT.yaml or a Timeloop stats.txt")
@@ -179,6 +179,30 @@ def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tupl
         tables = override(tables, user, where=str(ert))
         notes.append(f"per-action energies from {ert}")
     return from_tables(tables, spec.architecture), tables, tuple(notes)
+
+
+_ESTIMATES: dict[str, Any] = {}  # per process: a sweep worker maps the layers of one config one after another
+
+
+def _estimate_once(spec: Spec):
+    """``estimate(spec)``, computed once per process for the same inputs.
+
+    The estimate depends on the architecture, the compound components and the context
+    variables (technology, clock) only, not on the layer: the layers of one config share it.
+    """
+    import hashlib
+
+    from dse.energy import estimate
+    from dse.energy.ert import CONTEXT_KEYS
+
+    key = hashlib.sha256(repr((spec.architecture, sorted(spec.components.items()),
+                               [(k, spec.variables.get(k)) for k in CONTEXT_KEYS])).encode()).hexdigest()
+    tables = _ESTIMATES.get(key)
+    if tables is None:
+        if len(_ESTIMATES) >= 64:
+            _ESTIMATES.clear()
+        tables = _ESTIMATES[key] = estimate(spec)
+    return tables
 
 
 def _fit_stats_energies(energies: ActionEnergies, spec: Spec, ert: str) -> tuple[ActionEnergies, list[str]]:

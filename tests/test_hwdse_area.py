@@ -109,3 +109,19 @@ def test_three_objective_pareto_by_hand():
     assert [r.index for r in results if r.pareto] == [0, 1, 2]
     assert results[2].totals.metric("edap") == pytest.approx(3e-12 * 200 * 1.0)
     assert math.isinf(results[4].totals.metric("area"))  # infeasible sorts last even with a known area
+
+
+def test_equal_jobs_are_mapped_once_and_copied(tmp_path, capsys):
+    # the two configs differ only in pe_cols, which gemmini_NOs does not take: softmax is the same job
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([{"pe_rows": 8, "pe_cols": 8}, {"pe_rows": 8, "pe_cols": 16}]))
+    out = tmp_path / "out"
+    assert main(["KTQ", "softmax", "--seq-len", "16", "-q", "-c", str(cfg), "--out", str(out), "--workers", "1"]) == 0
+    a, b = (json.loads((out / str(i) / "outputs_softmax" / "dse-layer.json").read_text()) for i in (0, 1))
+    assert b["copy_of"] == 0 and "copy_of" not in a and b["index"] == 1
+    assert {k: v for k, v in a.items() if k not in ("index", "copy_of")} == \
+        {k: v for k, v in b.items() if k not in ("index", "copy_of")}
+    for name in a["files"]:
+        assert (out / "0" / "outputs_softmax" / name).read_text() == (out / "1" / "outputs_softmax" / name).read_text()
+    ka, kb = (json.loads((out / str(i) / "outputs_KTQ" / "dse-layer.json").read_text()) for i in (0, 1))
+    assert "copy_of" not in kb and ka["fingerprint"] != kb["fingerprint"]

@@ -4,14 +4,15 @@ A job's fingerprint (layer, architecture, the knob values that architecture rece
 settings, spec digest) does not contain its config index, so a job equal to one finished
 under another index -- a config repeated by a search, a companion layer of two configs that
 differ only in knobs the companion does not take, a result in another results folder
-(``--reuse DIR``) -- is copied instead of mapped again.  The copy is byte-identical apart
-from the index, so results do not depend on whether a job was reused.
+(``--reuse DIR``) -- is copied instead of mapped again.  The copy has the same numbers and
+files (its record names the index and where it came from), so results do not depend on
+whether a job was reused.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from dse.hwdse.plan import SweepJob
 from dse.hwdse.store import LAYER_FILE, Store, read_json
@@ -56,3 +57,37 @@ def copy_result(store: Store, job: SweepJob, source: Path) -> dict[str, Any]:
     rec = {k: v for k, v in rec.items() if k != "files"} | {"index": job.index, "files": files,
                                                           "reused_from": str(source)}
     return store.save(job, rec)
+
+
+def split_twins(jobs: list[SweepJob]) -> tuple[list[SweepJob], dict[str, list[SweepJob]]]:
+    """Jobs to run (the first of each fingerprint) and, by fingerprint key, the later equal ones."""
+    first: set[str] = set()
+    unique: list[SweepJob] = []
+    twins: dict[str, list[SweepJob]] = {}
+    for job in jobs:
+        key = job_key(job.fingerprint())
+        if key in first:
+            twins.setdefault(key, []).append(job)
+        else:
+            first.add(key)
+            unique.append(job)
+    return unique, twins
+
+
+def with_twins(results: Iterator[tuple[SweepJob, dict[str, Any]]],
+               twins: dict[str, list[SweepJob]]) -> Iterator[tuple[SweepJob, dict[str, Any]]]:
+    """Pass ``results`` through, each followed by copies of its record for the equal jobs in ``twins``.
+
+    Closing this generator closes ``results`` (the executor stops its workers).
+    """
+    try:
+        for job, rec in results:
+            copies = [] if "error" in rec else [
+                (t, rec | {"index": t.index, "copy_of": job.index, "files": dict(rec.get("files", {}))}) for t in
+                twins.pop(job_key(job.fingerprint()), [])]
+            yield job, rec
+            yield from copies
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()

@@ -13,6 +13,7 @@ from dse.hwdse.aggregate import OK
 from dse.hwdse.configs import validate_configs
 from dse.hwdse.execution import WorkerLost, run_dask, run_local
 from dse.hwdse.plan import SweepJob, SweepSettings, make_jobs, route_layers, validate_companions
+from dse.hwdse.reuse import split_twins, with_twins
 from dse.hwdse.results import ConfigResult, config_document, csv_table, evaluate, load_results
 from dse.hwdse.store import Store
 
@@ -131,7 +132,8 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
         bar = _progress(len(jobs), reused, req.progress)
         ran = 0
         results: list[ConfigResult] = []
-        backend = run_dask(todo, req.scheduler) if req.scheduler else run_local(todo, req.workers)
+        unique, twins = split_twins(todo)  # a job equal to another one (same fingerprint) is mapped once
+        backend = with_twins(run_dask(unique, req.scheduler) if req.scheduler else run_local(unique, req.workers), twins)
         try:
             for job, rec in backend:
                 if "error" in rec:

@@ -25,7 +25,7 @@ from dse.hwdse.aggregate import OK
 from dse.hwdse.execution import WorkerLost, run_dask, run_local
 from dse.hwdse.plan import Route, SweepJob, SweepSettings, make_jobs, route_layers
 from dse.hwdse.results import ConfigResult, config_document, csv_table, evaluate, load_results, objective_values
-from dse.hwdse.reuse import ResultIndex, copy_result, job_key
+from dse.hwdse.reuse import ResultIndex, copy_result, split_twins, with_twins
 from dse.hwdse.search.samplers import SearchKind, make_sampler
 from dse.hwdse.search.space import SearchSpace, build_space
 from dse.hwdse.search.study import check_meta, db_path, open_study, read_meta
@@ -217,18 +217,9 @@ def _evaluate_batch(batch: list[tuple[Any, dict[str, Any]]], req: SearchRequest,
                 reused += 1
             else:
                 todo.append(job)
-    # one run per distinct job: a config repeated inside the batch is mapped once and copied
-    first: dict[str, SweepJob] = {}
-    twins: list[tuple[SweepJob, SweepJob]] = []
-    unique = []
-    for job in todo:
-        key = job_key(job.fingerprint())
-        if key in first:
-            twins.append((job, first[key]))
-        else:
-            first[key] = job
-            unique.append(job)
-    backend = run_dask(unique, req.scheduler) if req.scheduler else run_local(unique, req.workers)
+    unique, twins = split_twins(todo)  # a config repeated inside the batch is mapped once and copied
+    reused += sum(len(v) for v in twins.values())
+    backend = with_twins(run_dask(unique, req.scheduler) if req.scheduler else run_local(unique, req.workers), twins)
     try:
         for job, rec in backend:
             if "error" in rec:
@@ -237,9 +228,6 @@ def _evaluate_batch(batch: list[tuple[Any, dict[str, Any]]], req: SearchRequest,
             index.add(store, job)
     finally:
         backend.close()
-    for job, src in twins:
-        copy_result(store, job, store.job_dir(src))
-        reused += 1
     for trial, config in batch:
         number = trial.number
         if number in reasons:
