@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=0.10, help="fraction of the grid's evaluations (default 0.10)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--space", default=None, help="another --space file (a quick smoke run; default: the seed's -mx)")
     args = ap.parse_args()
     import optuna  # noqa: F401 - fail early without it
     from tabulate import tabulate
@@ -131,7 +132,8 @@ def main() -> int:
     space = base / "space.yaml"
     import yaml
 
-    space.write_text(yaml.safe_dump(mx_space(json.loads(SEED_CONFIGS.read_text())), sort_keys=False))
+    space.write_text(Path(args.space).read_text() if args.space else
+                     yaml.safe_dump(mx_space(json.loads(SEED_CONFIGS.read_text())), sort_keys=False))
     common = [*args.layers, "--model", args.model, "--seq-len", args.seq_len, "--space", str(space),
               "--workers", str(args.workers)]
     grid = base / "grid"
