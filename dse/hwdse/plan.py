@@ -166,13 +166,12 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> bytes:
 
 def _data_files(folder: str) -> list[Path]:
     """The data files of a shipped folder, in a stable order (code such as table generators excluded)."""
-    return list(_data_files_cached(folder))
+    from dse.paths import data_dir
+
+    return list(_data_files_cached(data_dir(folder)))  # keyed by the folder itself: DSE_HOME may change
 
 
 @lru_cache(maxsize=8)
-def _data_files_cached(folder: str) -> tuple[Path, ...]:
+def _data_files_cached(root: Path) -> tuple[Path, ...]:
     """Listed once per process: a sweep digests them for every job (file contents are re-checked by mtime)."""
-    from dse.paths import data_dir
-
-    root = data_dir(folder)
     return tuple(sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".csv", ".yaml", ".yml", ".json")))
