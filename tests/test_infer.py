@@ -132,3 +132,10 @@ def test_hwdse_phase_bad_input(argv, needle, capsys):
     rc = hwdse_main(argv + ["--model", "gpt2"] * ("--model" not in argv))
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
+
+
+def test_layers_an_architecture_does_not_run_are_left_out_and_said_so():
+    res = simulate(InferRequest(TINY, 16, 2, 1, Target.make("eyeriss", mapper=FAST)))
+    assert set(res.layers["layer"]) == {"KQV", "KTQ", "VScores", "Out", "FF1", "FF2"}
+    assert (res.steps["pointwise_ops"] == 0).all()
+    assert any(n.startswith("softmax left out of every total") for n in res.notes)

@@ -65,6 +65,21 @@ def _route(target: Target, layer: str) -> str:
     return routed or ""
 
 
+def unrouted(target: Target, layers) -> dict[str, str]:
+    """``{layer: reason}`` for the layers no architecture of ``target`` runs (e.g. eyeriss's softmax): the
+    sweep's rule — left out of the totals, and said so."""
+    if target.spec_files:
+        return {}
+    from dse.spec.library import route_layer
+
+    out = {}
+    for layer in layers:
+        routed, reason = route_layer(target.arch, layer)
+        if routed is None:
+            out[layer] = reason or "not run by this architecture"
+    return out
+
+
 def _prepared(target: Target, layer: str):
     """``PreparedJob`` of ``layer`` on ``target`` (spec, energies, constraints, options; any shape)."""
     return _prepared_route(target, _route(target, layer), layer)
@@ -159,4 +174,4 @@ def clear_cache() -> None:
     _prepared_route.cache_clear()
 
 
-__all__ = ["Target", "LayerCost", "MapFailure", "map_layer", "map_job", "clear_cache"]
+__all__ = ["Target", "LayerCost", "MapFailure", "map_layer", "map_job", "clear_cache", "unrouted"]

@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from dse.errors import DseError
-from dse.infer.costs import LayerCost, MapFailure, Target, map_job
+from dse.infer.costs import LayerCost, MapFailure, Target, map_job, unrouted
 from dse.workloads import (CONTEXT_LAYERS, DEFAULT_CAUSAL_TILE, KV_LAYERS, CausalMode, DecoderLayer, Phase,
                            TransformerModel, check_generation, decode_contexts, decode_layers, prefill_layers,
                            words_to_bytes)
@@ -277,14 +277,20 @@ def simulate(req: InferRequest, progress: Callable[[int, int], None] | None = No
     start = time.monotonic()
     m = _check_request(req)
     causal = CausalMode.parse(req.causal)
-    pre = prefill_layers(m, req.prompt, req.batch, causal, req.causal_tile)
-    ctxs = list(decode_contexts(req.prompt, req.generate))
-    fixed = [lp for lp in decode_layers(m, ctxs[0], req.batch) if lp.layer not in CONTEXT_LAYERS] if ctxs else []
-    per_step = {lp.layer: lp.instances_per_model for lp in decode_layers(m, ctxs[0], req.batch)
-                if lp.layer in CONTEXT_LAYERS} if ctxs else {}
+    from dse.workloads import LAYER_NAMES
+
+    skipped = unrouted(req.target, LAYER_NAMES)
+
+    def step_layers(c: int) -> list[DecoderLayer]:
+        return [lp for lp in decode_layers(m, c, req.batch) if lp.layer not in skipped]
 
     def ctx_layers(c: int) -> list[DecoderLayer]:
-        return [lp for lp in decode_layers(m, c, req.batch) if lp.layer in CONTEXT_LAYERS]
+        return [lp for lp in step_layers(c) if lp.layer in CONTEXT_LAYERS]
+
+    pre = [lp for lp in prefill_layers(m, req.prompt, req.batch, causal, req.causal_tile) if lp.layer not in skipped]
+    ctxs = list(decode_contexts(req.prompt, req.generate))
+    fixed = [lp for lp in step_layers(ctxs[0]) if lp.layer not in CONTEXT_LAYERS] if ctxs else []
+    per_step = {lp.layer: lp.instances_per_model for lp in ctx_layers(ctxs[0])} if ctxs else {}
 
     anchors = sorted(set(ctxs if req.exact_decode else ctxs[:1] + ctxs[-1:]))
     with _Mapper(req.target, req.workers, progress, cache) as mapper:
@@ -322,7 +328,7 @@ def simulate(req: InferRequest, progress: Callable[[int, int], None] | None = No
         for i, c in enumerate(ctxs, start=1):
             lo = max((x for x in anchors if x <= c), default=c)
             hi = min((x for x in anchors if x >= c), default=c)
-            for lp in decode_layers(m, c, req.batch):
+            for lp in step_layers(c):
                 if lp.layer not in CONTEXT_LAYERS:
                     rows.append(_row(lp, i, mapper.cost(lp), False, (0.0, 0.0)))
                 elif lo == c:
@@ -341,6 +347,8 @@ def simulate(req: InferRequest, progress: Callable[[int, int], None] | None = No
     notes = tuple(dict.fromkeys(n for c in costs for n in c.notes if not n.startswith("the problem comes from")))
     if req.target.spec_files:
         notes += ("--spec: dse infer maps its own decoder problems; a problem in the spec files is not used",)
+    for layer, why in skipped.items():
+        notes += (f"{layer} left out of every total: {why}",)
     clock = req.clock_s
     if clock is None:
         main = next((c for k, c in mapper.costs.items() if k[0] == "KQV"), costs[0])
