@@ -15,7 +15,15 @@ Per-access energies: Accelergy ERTs of the reference specs shipped in
 ``benchmarks/data/ert/{gemmini,simba,tpu}.ERT.yaml``; eyeriss has no ERT (the
 Accelergy setup cannot estimate its 32 nm intadder), so its energies are the
 per-(level, data space) per-scalar-access energies, leakage and compute energy
-of ``benchmarks/data/ert/stats_KQV_eyeriss_TLD.txt`` (a real Timeloop run).
+of ``benchmarks/data/ert/stats_KQV_eyeriss_TLD.txt`` (a real Timeloop run), read
+exactly as ``run.py --ert stats.txt`` reads them (``dse.pipeline.energies_for``: a
+data space that run never stored at a level costs the level's largest per-access
+energy there, not 0).
+
+Every mapping -- ours and FactorFlow's re-scored one -- is checked against the
+spec's constraints as Timeloop's mapper sees them (``dse.mapper.legality``:
+factors, permutations, keep/bypass including timeloopfe's implied ``!Parallel``
+bypasses); a FactorFlow mapping that breaks one is flagged and not "best known".
 """
 from __future__ import annotations
 
@@ -32,14 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 from dse.energy.ert import read_accelergy_ert  # noqa: E402
 from dse.errors import NoValidMappingError  # noqa: E402
-from dse.mapper.local import column_ok  # noqa: E402
+from dse.mapper.legality import constraint_violations  # noqa: E402
 from dse.mapper.mapspace import _split_xy, batch_row_to_mapping, build_mapspace  # noqa: E402
 from dse.mapper.search import search  # noqa: E402
 from dse.model.energies import from_tables  # noqa: E402
-from dse.model.from_timeloop import energies_from_stats  # noqa: E402
 from dse.model.nest import MappingBatch, evaluate, make_context  # noqa: E402
+from dse.pipeline import energies_for  # noqa: E402
 from dse.spec.loader import load_spec  # noqa: E402
-from dse.spec.timeloop_stats import parse_stats  # noqa: E402
 from dse.spec.types import MapperOptions  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -58,8 +65,8 @@ def spec_files(arch: str, layer: str) -> list[Path]:
 
 
 def energies(arch: str, spec):
-    if arch == "eyeriss":
-        return energies_from_stats(parse_stats(DATA / "ert" / "stats_KQV_eyeriss_TLD.txt"))
+    if arch == "eyeriss":  # the CLI's reading of a stats file (run.py --ert stats.txt)
+        return energies_for(spec, str(DATA / "ert" / "stats_KQV_eyeriss_TLD.txt"))[0]
     return from_tables(read_accelergy_ert(DATA / "ert" / f"{arch}.ERT.yaml"), spec.architecture)
 
 
@@ -100,31 +107,24 @@ def factorflow_mapping(ctx, spec, ff_levels: list, level_names: dict, dim_names:
     sx, sy = _split_xy(space, spatial)
     batch = MappingBatch(t, r, sx, sy, space.keep_options[0][None])
     mapping = batch_row_to_mapping(space, batch, 0)
-    reasons = []
-    fac = np.ones((len(space.slots), D), dtype=np.int64)
-    for i, s in enumerate(space.slots):
-        fac[i] = t[0, s.index] if s.kind == "temporal" else spatial[0, s.index]
-    for d in range(D):
-        if not column_ok([space.rules[i][d] for i in range(len(space.slots))], fac[:, d], int(ctx.bounds[d])):
-            bad = [f"{space.slots[i].name} {ctx.dims[d]}={fac[i, d]}" for i in range(len(space.slots))
-                   if not space.rules[i][d].allows(int(fac[i, d]), int(fac[i, d])) or
-                   (space.rules[i][d].exact not in (None, 0) and fac[i, d] != space.rules[i][d].exact)]
-            reasons.append("constraint: " + (", ".join(bad) or f"{ctx.dims[d]} factors"))
     res = evaluate(ctx, mapping)
+    reasons = ["constraint: " + v.message + f" at {v.target}"
+               for v in constraint_violations(ctx, mapping, spec.constraints, res.utilization)]
     reasons += list(res.invalid_reasons)
     return mapping, res, reasons
 
 
 def run_pair(arch: str, layer: str, meta: dict, options: MapperOptions) -> dict:
     ctx, spec = context(arch, layer)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         r = search(ctx, spec.constraints, options)
+        broken = constraint_violations(ctx, r.best.mapping, spec.constraints, r.best.utilization)
         row = {"ours": r.best.edp_j_cycles, "util": r.best.utilization, "evaluated": r.evaluated,
-               "ours_mapping": r.best.mapping, "error": None}
+               "ours_mapping": r.best.mapping, "error": "; ".join(map(str, broken)) or None}
     except NoValidMappingError as e:
         row = {"ours": None, "util": None, "evaluated": 0, "ours_mapping": None, "error": e.format()}
-    row.update(pair=f"{arch} {layer}", wall=time.perf_counter() - t0)
+    row.update(pair=f"{arch} {layer}", wall=time.perf_counter() - t0, cpu=time.process_time() - c0)
     tl = meta.get("timeloop")
     # the table's EDP is rounded to 3 digits: energy x cycles is the exact figure
     row["timeloop"] = tl["energy_uj"] * 1e-6 * tl["cycles"] if tl else None
@@ -176,11 +176,11 @@ def main(argv=None) -> int:
             notes.append(f"[{len(notes) + 1}] {row['pair']}: {row['error']}")
         rows.append([row["pair"], ours, f"{row['timeloop']:.4g}" if row["timeloop"] else "-", ff,
                      f"{row['ratio']:.3f}" if row["ratio"] else "-",
-                     f"{row['ratio_ff_any']:.3f}" if row["ratio_ff_any"] else "-", f"{row['util']:.2f}" if row["util"] is not None else "-", f"{row['wall']:.2f}",
+                     f"{row['ratio_ff_any']:.3f}" if row["ratio_ff_any"] else "-", f"{row['util']:.2f}" if row["util"] is not None else "-", f"{row['cpu']:.2f}", f"{row['wall']:.2f}",
                      f"{row['ff_wall']:.1f}" if row["ff_wall"] else "-"])
         print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
     print(tabulate(rows, headers=["pair", "our EDP", "Timeloop EDP", "FactorFlow EDP (our model)", "ours/best legal", "ours/FF (any)",
-                                  "our util", "our wall s", "FF wall s"], tablefmt="github"))
+                                  "our util", "our search CPU s", "our wall s", "FF wall s"], tablefmt="github"))
     for n in notes:
         print(n)
     if not args.no_exhaustive:

@@ -75,6 +75,7 @@ def _model(args) -> int:
         raise DseError("the mapping does not fit: " + "; ".join(result.invalid_reasons), str(path),
                        "a mapping whose tiles fit every buffer and whose spatial factors fit every fan-out")
     check_result(result, f"mapping {path}")
+    _check_constraints(ctx, mapping, spec.constraints, result.utilization, str(path))
     if args.out:
         write_outputs(Path(args.out), "timeloop-model", ctx, result, tables, notes)
     print(f"Energy: {result.energy_pj / 1e6:.2f} uJ  Cycles: {result.cycles}  Utilization: {100 * result.utilization:.2f}%  "
@@ -92,6 +93,31 @@ def dummy_level_notes(arch, energies) -> tuple[str, ...]:
                        f"its ERT entry (leak {le.leak_pj:g} pJ per instance-cycle), as Timeloop charges it; the spec "
                        "defines a compound class named dummy_storage. This leakage is in the total energy, not in a level's")
     return tuple(out)
+def _check_constraints(ctx, mapping, constraints, utilization: float, where: str) -> None:
+    """A mapping that breaks the spec's constraints is an error, as timeloopfe makes it (the mapping and the
+    constraints are combined; a re-specification fails) and timeloop-model does for architecture
+    constraints; v0.3 ``mapspace``/``mapspace_constraints`` constraints only steer timeloop-mapper, which
+    timeloop-model does not check: a warning."""
+    import sys
+
+    from dse.errors import MappingError
+    from dse.mapper.legality import constraint_violations
+
+    found = constraint_violations(ctx, mapping, constraints, utilization)
+    mapper_only = [v for v in found if all(_mapspace_source(s) for s in v.source.split(" + "))]
+    errors = [v for v in found if v not in mapper_only]
+    for v in mapper_only:
+        print(f"warning: {where}: the mapping breaks a mapspace constraint (timeloop-model does not check these; "
+              f"timeloop-mapper would never return this mapping): {v}", file=sys.stderr)
+    if errors:
+        raise MappingError("the mapping violates the spec's constraints: " + "; ".join(str(v) for v in errors), where,
+                           "a mapping that satisfies every constraint of the spec (factors, permutations, keep/bypass, "
+                           "including timeloopfe's implied !Parallel bypasses), or spec files without the constraints "
+                           "it is not meant to meet")
+
+
+def _mapspace_source(source: str) -> bool:
+    return "mapspace.targets" in source or "mapspace_constraints" in source
 
 
 def _compare(args) -> int:

@@ -22,6 +22,7 @@ from dse.errors import NoValidMappingError, SpecError, UnsatisfiableConstraintEr
 from dse.model.nest import MappingBatch, ModelContext
 from dse.model.nest.tiles import tile_sizes
 from dse.spec.mapping import Mapping, SpatialMapping, TemporalMapping
+from dse.spec.constraints import container_constraint_holds, with_parallel_bypasses
 from dse.spec.types import Constraint, FactorConstraint, SpatialLevel, StorageLevel
 
 
@@ -102,11 +103,19 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     keep_fixed: dict[str, dict[str, bool]] = {l.name: {} for l in ctx.levels}
     min_util = 0.0
     notes: list[str] = []
+    constraints = with_parallel_bypasses(arch, ctx.workload, constraints)
     for c in constraints:
         where = c.source or f"constraint on {c.target}"
         if c.target not in names and c.type not in ("utilization",):
             raise SpecError(f"constraint targets unknown level '{c.target}'", where, ", ".join(arch.node_names))
         node = names.get(c.target)
+        if isinstance(node, SpatialLevel) and c.type in ("temporal", "dataspace", "datatype", "bypass"):
+            # timeloopfe's inter_<container>_spatial level: temporal loops all 1, keeps nothing -- as here
+            if not container_constraint_holds(c):
+                notes.append(f"{where}: {c.type} constraint on spatial container '{c.target}' cannot hold on the level "
+                             f"Timeloop makes from it (inter_{c.target}_spatial: loops of 1, keeps nothing); ignored, "
+                             "as timeloopfe ignores it")
+            continue
         if c.type in ("temporal", "spatial"):
             kind = c.type
             target = c.target
@@ -149,8 +158,12 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
             if c.permutation and kind == "temporal":
                 pinned[target] = tuple(d for d in c.permutation if d in dims)
             if kind == "spatial" and c.split is not None and c.permutation:
+                # Timeloop's spatial order is the permutation, then the unlisted dimensions: those before
+                # the split go to X, the rest to Y (unlisted ones too when the split is within the list)
                 perm = [d for d in c.permutation if d in dims]
-                splits[target] = (frozenset(perm[: c.split]), frozenset(perm[c.split:]))
+                rest = [d for d in dims if d not in perm]
+                splits[target] = (frozenset(perm[: c.split]),
+                                  frozenset(perm[c.split:] + (rest if c.split <= len(perm) else [])))
         elif c.type in ("dataspace", "datatype", "bypass"):
             for ds in c.keep or ():
                 if ds not in ctx.ds_names:
@@ -175,8 +188,16 @@ def build_mapspace(ctx: ModelContext, constraints: Sequence[Constraint], designe
     base = np.zeros((ctx.n_levels, len(ctx.ds_names)), dtype=bool)
     for k, l in enumerate(ctx.levels):
         for s, ds in enumerate(ctx.ds_names):
-            default = not (designer_keeps and any(keep_fixed[l.name].values()))
-            base[k, s] = True if k == 0 else keep_fixed[l.name].get(ds, default)
+            default = k == 0 or not (designer_keeps and any(keep_fixed[l.name].values()))
+            # Timeloop: the outermost level keeps what no constraint bypasses there (TPU's DRAM bypasses
+            # Weights: WeightsDRAM is their backing store); every other unconstrained choice is free
+            base[k, s] = keep_fixed[l.name].get(ds, default)
+    for s, ds in enumerate(ctx.ds_names):
+        if all(keep_fixed[l.name].get(ds) is False for l in ctx.levels):
+            raise SpecError(f"data space {ds} is bypassed at every storage level, so nothing holds it",
+                            "; ".join(c.source for c in constraints if c.type in ("dataspace", "datatype", "bypass")
+                                      and ds in (c.bypass or ())) or "dataspace constraints",
+                            f"keep {ds} at some level (the outermost level that keeps it is its backing store)")
     options = []
     for bits in product((True, False), repeat=len(free)):
         opt = base.copy()
@@ -246,11 +267,12 @@ def _apply_maximize_dims(ctx: ModelContext, constraints: Sequence[Constraint], r
             return _fanout_below(ctx, c.target) or c.target
         return c.target
 
+    fanout_names = {f.name for f in ctx.fanouts}  # a container's temporal constraint: timeloopfe drops it
     # like timeloopfe (which runs before Timeloop drops oversized factors), use the factors as written
     raw: dict[tuple[str, str], list[FactorConstraint]] = {}
     remaining = dict(bound)
     for c in constraints:
-        if c.type not in ("temporal", "spatial"):
+        if c.type not in ("temporal", "spatial") or (c.type == "temporal" and c.target in fanout_names):
             continue
         raw.setdefault((c.type, resolved(c)), []).extend(c.factors)
         for fc in c.factors:

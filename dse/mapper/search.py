@@ -30,6 +30,7 @@ from dse.limits import max_processes
 from dse.mapper.mapspace import (RES_SHIFT, MapSpace, _fits, _split_xy, batch_row_to_mapping, build_mapspace,
                                  dim_factorizations, enumerate_factors, expand_batches, explain_empty,
                                  factor_layout, imperfect_columns, order_ranks)
+from dse.mapper.legality import constraint_violations
 from dse.mapper.local import LocalSearch
 from dse.model.nest import BatchResult, MappingBatch, ModelContext, ModelResult, evaluate_batch, result_at
 from dse.spec.types import Constraint, MapperOptions
@@ -205,6 +206,10 @@ def search(ctx: ModelContext, constraints: Sequence[Constraint], options: Mapper
                                   "random_pruned (samples only mappings that fit), or the default 'dse' algorithm")
     mapping = batch_row_to_mapping(space, best.batch, 0)
     result = result_at(ctx, evaluate_batch(ctx, best.batch), 0, mapping)
+    broken = constraint_violations(ctx, mapping, space.constraints, result.utilization)
+    if broken:  # the map-space honours every constraint; reaching this is a bug, never a silent result
+        raise RuntimeError(f"internal error: the {algo} search returned a mapping that violates the constraints: "
+                           + "; ".join(str(v) for v in broken))
     return SearchResult(result, best.evaluated, best.valid, wall, algo, stopped, space_size, space.notes)
 
 

@@ -29,6 +29,8 @@ from dse.spec.types import (
     DUMMY_CLASS,
     DUMMY_NAME,
     NetworkComponent,
+    ParallelBranch,
+    ParallelGroup,
     SpatialLevel,
     StorageLevel,
 )
@@ -181,6 +183,9 @@ class _Walk:
     constraints: list[RawConstraint] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     processed: bool = False  # a timeloopfe-processed spec: every class is a Timeloop buffer/compute/network class
+    # !Parallel nodes: (source, enclosing (group, branch) or None, per branch [component names, !Nothing keeps])
+    parallel: list[tuple[str, tuple[int, int] | None, list[tuple[list[str], list[str]]]]] = field(default_factory=list)
+    branch: tuple[int, int] | None = None  # the !Parallel branch being walked
 
 
 def is_network_class(cls: str) -> bool:
@@ -234,7 +239,10 @@ def build_architecture(
         if isinstance(leaf, _Leaf):
             _check_leaf_attributes(leaf, leaf.own_attributes, walk.warnings)
     nodes, networks = _assemble(walk)
-    return Architecture(name=name, nodes=nodes, attributes=arch_attrs, networks=networks), walk.constraints, walk.warnings
+    parallel = tuple(ParallelGroup(tuple(ParallelBranch(tuple(names), tuple(keeps)) for names, keeps in branches), source, parent)
+                     for source, parent, branches in walk.parallel)
+    return (Architecture(name=name, nodes=nodes, attributes=arch_attrs, networks=networks, parallel=parallel),
+            walk.constraints, walk.warnings)
 
 
 # --------------------------------------------------------------------------- v0.4
@@ -264,6 +272,7 @@ def _walk_nodes_single(node: Any, p: str, walk: _Walk, scope: _Scope) -> None:
             accepted="nodes tagged !Container, !Component, !Parallel, !Hierarchical or !Nothing",
         )
     if tag == "!Nothing":
+        _nothing(node, p, walk)
         return
     if tag == "!Container":
         _container(node, p, walk, scope)
@@ -272,12 +281,44 @@ def _walk_nodes_single(node: Any, p: str, walk: _Walk, scope: _Scope) -> None:
     else:
         children = expect_list(require(node, "nodes", walk.file, p, "'nodes: [...]'"), walk.file, f"{p}.nodes")
         if tag == "!Parallel":
+            group = len(walk.parallel)
+            outer = walk.branch
+            branches: list[tuple[list[str], list[str]]] = []
+            walk.parallel.append((at(walk.file, p), outer, branches))
             for j, child in enumerate(children):
+                start = len(walk.items)
+                branches.append(([], []))
+                walk.branch = (group, j)
                 _walk_nodes_single(child, f"{p}.nodes[{j}]", walk, scope.copy())
+                branches[j][0].extend(it.name for it in walk.items[start:] if isinstance(it, _Leaf))
+            walk.branch = outer
         else:
             inner = scope.copy()
             for j, child in enumerate(children):
                 _walk_nodes_single(child, f"{p}.nodes[{j}]", walk, inner)
+
+
+def _nothing(node: dict, p: str, walk: _Walk) -> None:
+    """A ``!Nothing`` placeholder; in a ``!Parallel`` branch its ``constraints: {dataspace: {keep}}`` names
+    data spaces that bypass every branch (timeloopfe's idiom, e.g. the reference Simba's Inputs)."""
+    constraints = expect_mapping(node.get("constraints"), walk.file, f"{p}.constraints")
+    if not constraints:
+        return
+    dataspace = expect_mapping(constraints.get("dataspace"), walk.file, f"{p}.constraints.dataspace")
+    other = sorted(set(constraints) - {"dataspace"}) + sorted(set(dataspace) - {"keep", "bypass"})
+    if other:
+        walk.warnings.append(f"{at(walk.file, p)}: constraints {', '.join(other)} of a !Nothing node are ignored "
+                             "(only dataspace keep has a meaning there: which data spaces skip the !Parallel branches)")
+    keep = dataspace.get("keep") or []
+    if not isinstance(keep, list) or not all(isinstance(x, str) for x in keep):
+        raise SpecError(f"bad keep list {keep!r}", where=at(walk.file, f"{p}.constraints.dataspace.keep"),
+                        accepted="a list of data space names, e.g. [Inputs]")
+    if walk.branch is None:
+        if keep:
+            walk.warnings.append(f"{at(walk.file, p)}: a !Nothing node outside a !Parallel keeps nothing; its keep list is ignored")
+        return
+    group, branch = walk.branch
+    walk.parallel[group][2][branch][1].extend(keep)
 
 
 def _evaluate_attributes(raw: Any, walk: _Walk, path: str, inherited: Mapping[str, Any]) -> dict[str, Any]:

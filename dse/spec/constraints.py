@@ -11,10 +11,18 @@ order the same loops the same way once the dimensions fixed to 1 are dropped.
 A ``spatial`` constraint whose target is a storage level (the v0.3 way of
 constraining the fan-out below a buffer) is re-targeted to the first
 :class:`~dse.spec.types.SpatialLevel` below that level.
+
+Like timeloopfe, a ``temporal`` or ``dataspace`` constraint may target a spatial
+container: it applies to the level timeloopfe makes from the container
+(``inter_<name>_spatial``), whose temporal loops are all 1 and which keeps nothing,
+so it is met when 1 satisfies its factors and it keeps nothing (otherwise a warning
+says it cannot hold and is ignored, as timeloopfe ignores it).  With a workload,
+every component of a ``!Parallel`` branch gets timeloopfe's implied ``bypass`` of the
+data spaces no component of its branch keeps (:func:`with_parallel_bypasses`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from dse.errors import SpecError
@@ -99,6 +107,8 @@ def build_constraints(
     out = []
     for p in merged.values():
         _check_factor_conflicts(p)
+        if arch is not None and p.type in ("temporal", "dataspace") and isinstance(_node(arch, p.target), SpatialLevel):
+            warnings += _container_constraint_warnings(p)
         out.append(
             Constraint(
                 target=p.target,
@@ -115,7 +125,102 @@ def build_constraints(
                 extra=p.extra,
             )
         )
-    return tuple(out), warnings
+    constraints = tuple(out)
+    if arch is not None and workload is not None:
+        constraints = with_parallel_bypasses(arch, workload, constraints)
+    return constraints, warnings
+
+
+def _node(arch: Architecture, name: str):
+    return arch.node(name) if name in arch.node_names else None
+
+
+def _container_constraint_warnings(p: _Parsed) -> list[str]:
+    """A temporal/dataspace constraint on a spatial container holds on timeloopfe's inter_<name>_spatial
+    level (temporal loops all 1, keeps nothing) unless it asks for more; say so when it does."""
+    level = f"inter_{p.target}_spatial"
+    where = " + ".join(p.sources)
+    if p.type == "temporal":
+        bad = [_show(f) for f, _ in p.factors if (f.op == ">=" and f.value > 1) or (f.op == "=" and f.value != 1)]
+        if bad:
+            return [f"{where}: temporal factor(s) {', '.join(bad)} on spatial container '{p.target}' cannot hold: "
+                    f"the level Timeloop makes from it ({level}) has only temporal loops of 1; ignored, as timeloopfe "
+                    "ignores a container's temporal constraint (the factors 1 are what every mapping has there)"]
+    elif p.keep:
+        return [f"{where}: spatial container '{p.target}' cannot keep {', '.join(p.keep)}: the level Timeloop makes "
+                f"from it ({level}) bypasses every data space; ignored, as timeloopfe ignores it"]
+    return []
+
+
+def container_constraint_holds(c: Constraint) -> bool:
+    """Whether a temporal/dataspace constraint on a spatial container holds on its inter_*_spatial level
+    (all temporal factors 1, nothing kept)."""
+    if c.type == "temporal":
+        return all(not ((f.op == ">=" and f.value > 1) or (f.op == "=" and f.value != 1)) for f in c.factors)
+    return not c.keep
+
+
+def with_parallel_bypasses(arch: Architecture, workload: Workload, constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
+    """``constraints`` plus timeloopfe's implied bypasses of ``!Parallel`` branches (idempotent).
+
+    Each branch keeps the data spaces its components' ``dataspace`` constraints keep (and its
+    ``!Nothing`` placeholders' keep lists); every component of the branch bypasses the other data
+    spaces of the problem.  A data space kept in two branches, or (of those the enclosing branch
+    keeps -- all, at the top) in none, is an error, as in timeloopfe.
+    """
+    if not arch.parallel:
+        return tuple(constraints)
+    all_ds = [ds.name for ds in workload.data_spaces]
+    storage = {l.name for l in arch.storage_levels}
+    out = list(constraints)
+    index = {(c.target, c.type): i for i, c in enumerate(out)}
+    kept_at = {c.target: set(c.keep or ()) for c in out if c.type == "dataspace"}
+    branch_keeps: dict[tuple[int, int], set[str]] = {}
+    for gi, group in enumerate(arch.parallel):
+        keeps = []
+        for b in group.branches:
+            unknown = sorted(set(b.nothing_keeps) - set(all_ds))
+            if unknown:
+                raise SpecError(f"a !Nothing branch keeps unknown data space(s) {', '.join(unknown)}", where=group.source,
+                                accepted=f"data spaces of problem '{workload.name}': {', '.join(all_ds)}")
+            keeps.append(set().union(*(kept_at.get(n, set()) for n in b.components)) | set(b.nothing_keeps))
+        names = [" / ".join(b.components) or "!Nothing" for b in group.branches]
+        for i in range(len(keeps)):
+            for j in range(i + 1, len(keeps)):
+                shared = sorted(keeps[i] & keeps[j])
+                if shared:
+                    raise SpecError(f"data space(s) {', '.join(shared)} kept in two branches of a !Parallel node "
+                                    f"({names[i]} and {names[j]})", where=group.source,
+                                    accepted="each data space kept in at most one branch (timeloopfe's rule)")
+        required = set(all_ds) if group.parent is None else branch_keeps.get(group.parent, set(all_ds))
+        missing = [d for d in all_ds if d in required and not any(d in k for k in keeps)]
+        if missing:
+            listed = "[" + ", ".join(missing) + "]"
+            raise SpecError(f"data space(s) {', '.join(missing)} kept by no branch of a !Parallel node ({', '.join(names)})",
+                            where=group.source,
+                            accepted=f"a dataspace keep constraint on a component of one branch, or a branch "
+                                     f"'- !Nothing {{constraints: {{dataspace: {{keep: {listed}}}}}}}' to bypass every "
+                                     "branch (timeloopfe's rule)")
+        for j, b in enumerate(group.branches):
+            branch_keeps[(gi, j)] = keeps[j]
+            bypass = tuple(d for d in all_ds if d not in keeps[j])
+            if not bypass:
+                continue
+            why = f"implied by the !Parallel node at {group.source} (its branch keeps {sorted(keeps[j]) or 'nothing'})"
+            for n in b.components:
+                if n not in storage:
+                    continue
+                i = index.get((n, "dataspace"))
+                if i is None:
+                    index[(n, "dataspace")] = len(out)
+                    out.append(Constraint(n, "dataspace", bypass=bypass, source=why))
+                    continue
+                c = out[i]
+                have = tuple(c.bypass or ())
+                add = tuple(d for d in bypass if d not in have)
+                if add:
+                    out[i] = replace(c, bypass=have + add, source=f"{c.source} + {why}")
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -292,7 +397,10 @@ def _retarget(p: _Parsed, rc: RawConstraint, arch: Architecture, warnings: list[
 def _check_target(p: _Parsed, rc: RawConstraint, arch: Architecture) -> None:
     storage = [n.name for n in arch.storage_levels]
     spatial = [n.name for n in arch.spatial_levels]
-    accepted = spatial + storage if p.type == "spatial" else storage
+    containers = [n.name for n in arch.spatial_levels if not n.implicit]
+    # like timeloopfe, temporal/dataspace constraints may target a spatial container (its inter_*_spatial level)
+    accepted = (spatial + storage if p.type == "spatial" else
+                storage + containers if p.type in ("temporal", "dataspace") else storage)
     if p.target in accepted:
         return
     if p.target in arch.node_names:

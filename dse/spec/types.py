@@ -204,6 +204,26 @@ ArchNode = Union[StorageLevel, SpatialLevel, ComputeLevel]
 
 
 @dataclass(frozen=True)
+class ParallelBranch:
+    """One branch of a v0.4 ``!Parallel`` node: the components in it (any depth) and the ``keep``
+    lists of its ``!Nothing`` placeholders (timeloopfe's way to let a data space skip every branch)."""
+
+    components: tuple[str, ...]
+    nothing_keeps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParallelGroup:
+    """A v0.4 ``!Parallel`` node.  timeloopfe gives every component of a branch an implied ``bypass``
+    of the data spaces no component of that branch keeps; each data space must be kept by exactly one
+    branch.  ``parent`` is (group index, branch index) of an enclosing ``!Parallel`` branch, if any."""
+
+    branches: tuple[ParallelBranch, ...]
+    source: str
+    parent: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class Architecture:
     """A flattened architecture, outermost node first, compute last."""
 
@@ -211,6 +231,7 @@ class Architecture:
     nodes: tuple[ArchNode, ...]
     attributes: Mapping[str, Any] = field(default_factory=dict)  # top-level / system attributes
     networks: tuple[NetworkComponent, ...] = ()  # network components, in file order
+    parallel: tuple[ParallelGroup, ...] = ()  # v0.4 !Parallel nodes, outermost first
 
     @property
     def storage_levels(self) -> tuple[StorageLevel, ...]:
