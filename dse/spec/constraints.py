@@ -107,8 +107,6 @@ def build_constraints(
     out = []
     for p in merged.values():
         _check_factor_conflicts(p)
-        if arch is not None and p.type in ("temporal", "dataspace") and isinstance(_node(arch, p.target), SpatialLevel):
-            warnings += _container_constraint_warnings(p)
         out.append(
             Constraint(
                 target=p.target,
@@ -131,32 +129,16 @@ def build_constraints(
     return constraints, warnings
 
 
-def _node(arch: Architecture, name: str):
-    return arch.node(name) if name in arch.node_names else None
-
-
-def _container_constraint_warnings(p: _Parsed) -> list[str]:
-    """A temporal/dataspace constraint on a spatial container holds on timeloopfe's inter_<name>_spatial
-    level (temporal loops all 1, keeps nothing) unless it asks for more; say so when it does."""
-    level = f"inter_{p.target}_spatial"
-    where = " + ".join(p.sources)
-    if p.type == "temporal":
-        bad = [_show(f) for f, _ in p.factors if (f.op == ">=" and f.value > 1) or (f.op == "=" and f.value != 1)]
-        if bad:
-            return [f"{where}: temporal factor(s) {', '.join(bad)} on spatial container '{p.target}' cannot hold: "
-                    f"the level Timeloop makes from it ({level}) has only temporal loops of 1; ignored, as timeloopfe "
-                    "ignores a container's temporal constraint (the factors 1 are what every mapping has there)"]
-    elif p.keep:
-        return [f"{where}: spatial container '{p.target}' cannot keep {', '.join(p.keep)}: the level Timeloop makes "
-                f"from it ({level}) bypasses every data space; ignored, as timeloopfe ignores it"]
-    return []
+def _one_satisfies(f: FactorConstraint) -> bool:
+    return not ((f.op == ">=" and f.value > 1) or (f.op == "=" and f.value != 1))
 
 
 def container_constraint_holds(c: Constraint) -> bool:
     """Whether a temporal/dataspace constraint on a spatial container holds on its inter_*_spatial level
-    (all temporal factors 1, nothing kept)."""
+    (all temporal factors 1, nothing kept).  The loader drops such constraints (with a warning when they
+    cannot hold); this serves constraint lists built by hand."""
     if c.type == "temporal":
-        return all(not ((f.op == ">=" and f.value > 1) or (f.op == "=" and f.value != 1)) for f in c.factors)
+        return all(_one_satisfies(f) for f in c.factors)
     return not c.keep
 
 
@@ -368,10 +350,12 @@ def _retarget(p: _Parsed, rc: RawConstraint, arch: Architecture, warnings: list[
     if p.type in ("temporal", "dataspace") and p.target in arch.node_names and isinstance(arch.node(p.target), SpatialLevel):
         # a container's (or timeloopfe's dummy level's) temporal/dataspace constraints: timeloopfe drops the
         # container's and gives its dummy level "factors all 1, bypass everything", which a fan-out meets anyway
-        trivial = all(f.op == "=" and f.value == 1 for f, _ in p.factors) and not p.keep
-        if not trivial:
-            warnings.append(f"{rc.source}: {p.type} constraint on fan-out '{p.target}' ignored, as timeloopfe ignores it "
-                            "(a fan-out holds no data and no temporal loops)")
+        # it holds there when 1 satisfies its factors and it keeps nothing (the seed PIM's PERows D=1 E=1)
+        holds = not p.keep if p.type == "dataspace" else all(_one_satisfies(f) for f, _ in p.factors)
+        if not holds:
+            warnings.append(f"{rc.source}: {p.type} constraint on fan-out '{p.target}' cannot hold on the level "
+                            f"timeloopfe makes from it (inter_{p.target}_spatial: temporal loops of 1, keeps nothing); "
+                            "ignored, as timeloopfe ignores it")
         return None
     if p.type != "spatial" or p.target not in arch.node_names:
         return p
