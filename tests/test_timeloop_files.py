@@ -303,15 +303,16 @@ PIM = DATA / "reference" / "transformer_pim"
 BERT_LARGE = {"EMBEDDING": 1024, "SEQ_LENGTH": 4096, "EMBEDDING_3": 3072}
 
 
-def _gemmini_family(arch, constraints):
+def _gemmini_family(arch, constraints, layer="KQV"):
     files = [REF / f"arch/system_{arch}.yaml", *sorted((REF / "arch/components").glob("*.yaml")),
-             REF / "layers/KQV_layer.yaml", REF / "mapper/variables.yaml"]
+             REF / f"layers/{layer}_layer.yaml", REF / "mapper/variables.yaml"]
     return files + ([REF / "constraints" / constraints] if constraints else [])
 
 
 SEED_V4 = {
     "gemmini": _gemmini_family("gemmini", "constraints.yaml"),
-    "gemmini_NOs": _gemmini_family("gemmini_NOs", None),
+    # with its constraints: timeloopfe refuses the !Parallel registers unless each data space is kept by one
+    "gemmini_NOs": _gemmini_family("gemmini_NOs", "constraints_NOs.yaml", "softmax"),
     "eyeriss": _gemmini_family("eyeriss", "constraints_eyeriss.yaml"),
     "simba": _gemmini_family("simba", "constraints_simba.yaml"),
     "tpu": _gemmini_family("tpu", None),
