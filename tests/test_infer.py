@@ -88,7 +88,7 @@ def test_cli_prints_summary_csv_and_plot(tmp_path, capsys):
     (["--model", "gpt2", "--prompt", "1000", "--generate", "30"], "prompt + generate <= 1025"),
     (["--prompt", "0"], "--prompt"),
     (["--generate", "0"], "--generate"),
-    (["--batch", "24", "--prompt", "32", "--generate", "2"], "--batch: no mapping of decode KQV"),
+    (["--batch", "24", "--prompt", "32", "--generate", "2"], "--batch: no mapping of decode KQV (L = batch = 24 tokens)"),
     (["--tolerance", "0"], "--tolerance"),
     (["--csv", "."], "--csv"),
 ])
@@ -139,3 +139,9 @@ def test_layers_an_architecture_does_not_run_are_left_out_and_said_so():
     assert set(res.layers["layer"]) == {"KQV", "KTQ", "VScores", "Out", "FF1", "FF2"}
     assert (res.steps["pointwise_ops"] == 0).all()
     assert any(n.startswith("softmax left out of every total") for n in res.notes)
+
+
+def test_bad_knob_is_reported_as_such_from_a_worker(capsys):
+    rc = main(["infer", "--set", "pe_rows=0", "--prompt", "16", "--generate", "2", "--jobs", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pe_rows" in err and "--batch" not in err

@@ -138,11 +138,8 @@ def map_layer(target: Target, layer: str, workload: Workload, context_layer: boo
     options = prep.options
     if context_layer and options.victory_condition is None:
         options = replace(options, victory_condition=CONTEXT_VICTORY)
-    try:
-        res = search(ctx, prep.constraints, options,
-                     imperfect=context_layer or target.imperfect or prep.spec.mapspace_template == "ruby")
-    except (NoValidMappingError, UnsatisfiableConstraintError) as err:
-        raise DseError(err.message, err.where, err.accepted) from None
+    res = search(ctx, prep.constraints, options,
+                 imperfect=context_layer or target.imperfect or prep.spec.mapspace_template == "ruby")
     best = res.best
     outer = best.levels[0]
     words = {d.name: (d.reads + d.fills + d.updates) * d.utilized_instances for d in outer.data_spaces}
@@ -159,14 +156,17 @@ class MapFailure:
     message: str
     where: str | None
     accepted: str | None
+    no_mapping: bool  # True: the problem does not fit the hardware; False: the input itself is wrong
 
 
 def map_job(args: tuple) -> LayerCost | MapFailure:
     """Entry point for worker processes: ``map_layer(*args)``, bad input returned as a :class:`MapFailure`."""
     try:
         return map_layer(*args)
+    except (NoValidMappingError, UnsatisfiableConstraintError) as err:
+        return MapFailure(err.message, err.where, err.accepted, True)
     except DseError as err:
-        return MapFailure(err.message, err.where, err.accepted)
+        return MapFailure(err.message, err.where, err.accepted, False)
 
 
 def clear_cache() -> None:

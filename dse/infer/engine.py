@@ -191,14 +191,16 @@ class _Mapper:
                 self.progress(self.done, total)
 
     def _explain(self, lp: DecoderLayer, err: MapFailure) -> DseError:
+        if not err.no_mapping:  # bad input (a knob, a file): reported as the spec loader words it
+            return DseError(err.message, err.where, err.accepted)
         b = lp.workload.bounds
         if lp.phase is Phase.DECODE and lp.layer not in CONTEXT_LAYERS:
-            arg, limit = "--batch", f"decode {lp.layer} holds L = batch = {lp.batch} tokens"
+            arg, limit = "--batch", f"decode {lp.layer} (L = batch = {lp.batch} tokens)"
         elif lp.layer in CONTEXT_LAYERS:
             arg = "--prompt/--generate" + ("/--batch" if lp.batch > 1 else "")
-            limit = f"{lp.phase.value} {lp.layer} covers a context of {lp.context} tokens (batch {lp.batch})"
+            limit = f"{lp.phase.value} {lp.layer} (context {lp.context} tokens, batch {lp.batch})"
         else:
-            arg, limit = "--prompt/--batch", f"prefill {lp.layer} holds {b.get('L', 1)} tokens x batch {lp.batch}"
+            arg, limit = "--prompt/--batch", f"prefill {lp.layer} ({b.get('L', 1)} tokens x batch {lp.batch})"
         return DseError(f"no mapping of {limit} fits the hardware: {err.message}", arg,
                         "a smaller " + arg.replace("--", "").replace("/", " or ") + ", or larger buffers (--set)")
 
