@@ -1,6 +1,7 @@
 """dse infer speed: GPT-2 prefill + decode on Gemmini 16x16 and 32x32 (P=512, G=128, batch 1 and 8).
 
-Usage: python benchmarks/infer.py [--jobs 2] [--models gpt2 gpt2-medium] [--batches 1 8] [--exact]
+Usage: python benchmarks/infer.py [--jobs 2] [--models gpt2 gpt2-medium] [--batches 1 8]
+       [--arrays 'gemmini 16x16' 'gemmini 32x32'] [--exact]
 
 Each row is one ``dse.infer.simulate`` from scratch (fresh worker processes, nothing cached):
 TTFT, mean ms per decode step, decode J per token, how many contexts were mapped for the
@@ -37,11 +38,12 @@ def main() -> None:
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--generate", type=int, default=128)
+    ap.add_argument("--arrays", nargs="+", choices=list(ARRAYS), default=list(ARRAYS))
     ap.add_argument("--exact", action="store_true", help="also map every decode step and report the actual error")
     args = ap.parse_args()
     rows = []
     for model in args.models:
-        for arch, knobs in ARRAYS.items():
+        for arch, knobs in ((a, ARRAYS[a]) for a in args.arrays):
             for batch in args.batches:
                 req = InferRequest(model, args.prompt, args.generate, batch, Target.make("gemmini", knobs),
                                    workers=args.jobs)

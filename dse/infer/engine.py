@@ -32,7 +32,7 @@ import pandas as pd
 
 from dse.errors import DseError
 from dse.infer.costs import LayerCost, MapFailure, Target, map_job, unrouted
-from dse.workloads import (CONTEXT_LAYERS, DEFAULT_CAUSAL_TILE, KV_LAYERS, CausalMode, DecoderLayer, Phase,
+from dse.workloads import (CONTEXT_LAYERS, DEFAULT_CAUSAL_TILE, KV_LAYERS, LAYER_NAMES, CausalMode, DecoderLayer, Phase,
                            TransformerModel, check_generation, decode_contexts, decode_layers, prefill_layers,
                            words_to_bytes)
 
@@ -279,8 +279,6 @@ def simulate(req: InferRequest, progress: Callable[[int, int], None] | None = No
     start = time.monotonic()
     m = _check_request(req)
     causal = CausalMode.parse(req.causal)
-    from dse.workloads import LAYER_NAMES
-
     skipped = unrouted(req.target, LAYER_NAMES)
 
     def step_layers(c: int) -> list[DecoderLayer]:
@@ -298,19 +296,16 @@ def simulate(req: InferRequest, progress: Callable[[int, int], None] | None = No
     with _Mapper(req.target, req.workers, progress, cache) as mapper:
         # the decode GEMMs first: a batch no buffer can hold is reported before the long prefill mappings
         mapper.run([(lp, False) for lp in fixed + pre] + [(lp, True) for c in anchors for lp in ctx_layers(c)])
-        bounds: dict[int, tuple[float, float]] = {}
         while True:
             at = {c: {lp.layer: mapper.cost(lp, True) for lp in ctx_layers(c)} for c in anchors}
-            bounds, split = {}, []
-            gaps = []
+            split, gaps = [], []
             for a, b in zip(anchors, anchors[1:]):
                 if b - a < 2:
                     continue
                 g = _gap_bounds(a, b, at[a], at[b], per_step)
-                if g is None:
+                if g is None:  # not non-decreasing between these anchors: no bound, so map more of the gap
                     split.append((a, b))
                     continue
-                bounds.update(g)
                 gaps.append(((a, b), sum(x for x, _ in g.values()), sum(y for _, y in g.values())))
             if not split and gaps:
                 tot_c, tot_e = _decode_totals(mapper, fixed, at, anchors, ctxs, per_step)
