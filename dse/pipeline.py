@@ -25,7 +25,7 @@ DEFAULT_SEQ_LEN = 512
 class LayerJob:
     """Everything that defines one mapping job."""
 
-    layer: str
+    layer: str | None  # None: the problem of the spec files (--spec) is mapped
     arch: str = "gemmini"
     config: Mapping[str, Any] = field(default_factory=dict)  # architecture knob values
     model: str = "bert-base"
@@ -37,6 +37,7 @@ class LayerJob:
     pwim: bool = False  # -pwim: outputs may stay above the fusion level
     imperfect: bool = False  # -if: ruby map-space (imperfect factorization)
     spec_files: tuple[str, ...] = ()  # a user's own Timeloop YAML instead of --arch
+    variables: Mapping[str, str] = field(default_factory=dict)  # --var overrides of the spec files' variables
     mapper: str | None = None  # preset name (mappers/<name>.yaml) or a mapper YAML file
     victory_condition: int | None = None
     threads: int | None = None
@@ -66,6 +67,7 @@ class LayerOutcome:
     out_dir: str | None = None
     notes: tuple[str, ...] = ()  # e.g. the companion architecture used, constraints ignored as Timeloop does
     bad_input: bool = False  # not ok because a constraint cannot be met at all (exit 2 for run.py)
+    problem: str = ""  # the problem mapped: its name and dimensions (problem_text)
 
     @property
     def pj_per_mac(self) -> float:
@@ -241,25 +243,33 @@ def prepare(job: LayerJob) -> PreparedJob:
     from dse.spec.loader import load_spec
     from dse.workloads import layer_names, layer_variables, make_layer
 
-    if job.layer not in layer_names():
-        raise DseError(f"unknown layer '{job.layer}'", "LAYER", ", ".join(layer_names()))
-    lp = make_layer(job.model, job.layer, job.seq_len, job.batch)
+    def catalog_layer():
+        if job.layer is None:
+            raise DseError("the spec files define no problem, so a LAYER is needed", "LAYER",
+                           f"a layer name ({', '.join(layer_names())}) or a problem YAML among the --spec files")
+        if job.layer not in layer_names():
+            raise DseError(f"unknown layer '{job.layer}'", "LAYER", ", ".join(layer_names()))
+        return make_layer(job.model, job.layer, job.seq_len, job.batch)
+
+    if job.variables and not job.spec_files:
+        raise DseError("--var sets variables of your own spec files", "--var without --spec",
+                       "--var NAME=VALUE with --spec FILE...; knobs of a shipped architecture are --set KNOB=VALUE")
     extra_notes: tuple[str, ...] = ()
     rules, arch_name = None, ""
-    variables = dict(layer_variables(job.model, job.seq_len, job.batch))
     if job.spec_files:
-        # a user's problem file keeps the user's variables (ours only fill gaps); without one,
-        # the catalog layer is mapped and its sizes override the files' variables
-        spec = load_spec(list(job.spec_files), defaults=variables)
-        if spec.workload is None:
-            spec = load_spec(list(job.spec_files), variables=variables)
-        else:
-            extra_notes = (f"the problem comes from the spec files ({spec.workload.name or 'problem'}: "
-                           + " ".join(f"{d}:{n}" for d, n in spec.workload.bounds.items())
-                           + f"); LAYER {job.layer}, --model and --seq-len only name the run",)
+        # the user's files alone, as `dse spec` reads them (with --var): an undefined variable is the same
+        # error, never filled from the catalog; without a problem among them, the catalog layer is mapped
+        spec = load_spec(list(job.spec_files), variables=dict(job.variables) or None)
         if spec.architecture is None:
             raise DseError("the spec files define no architecture", "--spec", "Timeloop architecture YAML")
+        if spec.workload is None:
+            spec = replace(spec, workload=catalog_layer().workload)
+        elif job.layer is not None:
+            extra_notes = (f"the problem comes from the spec files ({problem_text(spec.workload)}); LAYER {job.layer}, "
+                           "--model and --seq-len only name the run",)
     else:
+        lp = catalog_layer()
+        variables = dict(layer_variables(job.model, job.seq_len, job.batch))
         bundle = resolve_architecture(job.arch, job.config)
         target, reason = route_layer(job.arch, job.layer)
         if target is None:
@@ -273,7 +283,6 @@ def prepare(job: LayerJob) -> PreparedJob:
         if rules is None and job.fusion_level is not None:
             raise DseError(f"architecture '{bundle.name}' declares no fusion levels", "FUSION_LEVEL",
                            "no fusion level, or an architecture whose knobs.yaml declares architecture_info.fusion")
-    if spec.workload is None or not job.spec_files:
         spec = replace(spec, workload=lp.workload)
     # --mapper wins; else a user spec's own mapper section; else the default preset
     if job.mapper or not (job.spec_files and spec.mapper != MapperOptions()):
@@ -292,6 +301,12 @@ def prepare(job: LayerJob) -> PreparedJob:
         notes += ("imperfect factorization (ruby map-space): one residual (remainder) loop per dimension allowed",)
     typos = tuple(w for w in spec.warnings if "unknown attribute" in w)  # a misspelled key changes the numbers
     return PreparedJob(spec, ctx, constraints, options, tables, extra_notes + typos + notes)
+
+
+def problem_text(workload) -> str:
+    """``KQV_matmul_encoder (E=1024 D=3072 L=4096)``: a problem's name and its dimensions above 1."""
+    dims = " ".join(f"{d}={n}" for d, n in workload.bounds.items() if n > 1) or "all dimensions 1"
+    return f"{workload.name or 'problem'} ({dims})"
 
 
 def area_by_node(ctx: ModelContext) -> dict[str, float]:
@@ -320,22 +335,23 @@ def run_layer(job: LayerJob, out_dir: str | Path | None = None,
     if progress is None and (job.live or prep.options.live_status):
         from dse.report.progress import LiveProgress
 
-        progress = live = LiveProgress(f"mapping {job.layer}")
+        progress = live = LiveProgress(f"mapping {job.layer or prep.spec.workload.name}")
     try:
         res = search(prep.ctx, prep.constraints, prep.options, progress=progress,
                      imperfect=job.imperfect or prep.spec.mapspace_template == "ruby")
     except (NoValidMappingError, UnsatisfiableConstraintError) as err:
         return LayerOutcome(job, False, reason=err.format(), macs=prep.ctx.macs, wall_s=time.monotonic() - start,
-                            area_by_node_um2=area_by_node(prep.ctx), notes=prep.notes, bad_input=isinstance(err, UnsatisfiableConstraintError))
+                            area_by_node_um2=area_by_node(prep.ctx), notes=prep.notes, bad_input=isinstance(err, UnsatisfiableConstraintError),
+                            problem=problem_text(prep.spec.workload))
     finally:
         if live is not None:
             live.close()
     best: ModelResult = res.best
-    check_result(best, f"layer {job.layer}")
+    check_result(best, f"layer {job.layer or prep.spec.workload.name}")
     if out_dir is not None:
         write_outputs(Path(out_dir), "timeloop-mapper", prep.ctx, best, prep.tables, prep.notes + res.notes)
     return LayerOutcome(
         job, True, None, best.energy_pj, best.cycles, best.utilization, best.edp_j_cycles, best.macs, best.area_um2,
         area_by_node(prep.ctx), {l.name: l.energy_pj for l in best.levels} | {prep.ctx.arch.compute.name: best.compute_energy_pj},
         "\n".join(loops_as_text(best.mapping, prep.ctx.arch)), res.evaluated, time.monotonic() - start,
-        None if out_dir is None else str(out_dir), prep.notes + res.notes)
+        None if out_dir is None else str(out_dir), prep.notes + res.notes, problem=problem_text(prep.spec.workload))

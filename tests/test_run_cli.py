@@ -173,3 +173,41 @@ def test_a_malformed_ert_is_one_line_with_its_position(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 3, column 4: malformed YAML" in err and err.count("\n") == 1
     assert not (tmp_path / "never").exists()
+
+
+def test_spec_problem_needs_no_layer_and_the_header_names_it(tmp_path, capsys):
+    out = tmp_path / "o"
+    files = [*GEMMINI_SPEC, REF / "layers" / "KTQ_layer.yaml", REF / "mapper" / "variables.yaml"]
+    assert main(["--spec", *map(str, files), "--var", "SEQ_LENGTH=256", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    # the files' KTQ problem at the --var sequence length: E = 1024 // 16 heads, D = L = 256
+    assert text.splitlines()[0] == f"Best mapping for KTQ_matmul_encoder (E=64 D=256 L=256) on your spec ({len(files)} files):"
+    assert "bert-base" not in text and "seq 512" not in text
+    assert parse_stats(out / "timeloop-mapper.stats.txt").summary["Computes"] == 64 * 256 * 256
+
+
+def test_spec_undefined_variable_is_dse_specs_error_and_var_fills_it(tmp_path, capsys):
+    from dse.cli.main import main as dse_main
+
+    files = [str(p) for p in (*GEMMINI_SPEC, REF / "layers" / "KQV_layer.yaml")]  # no variables.yaml
+    assert dse_main(["spec", *files]) == 2
+    spec_err = capsys.readouterr().err
+    assert "undefined variable 'EMBEDDING'" in spec_err
+    assert main(["KQV", "--spec", *files, "-o", str(tmp_path / "never")]) == 2
+    assert capsys.readouterr().err == spec_err  # never filled from the catalog's default model
+    assert not (tmp_path / "never").exists()
+    out = tmp_path / "o"
+    assert main(["--spec", *files, "--var", "EMBEDDING=64", "EMBEDDING_3=128", "SEQ_LENGTH=64", "global_cycle_seconds=1e-9",
+                 "technology=32nm", "-o", str(out)]) == 0
+    assert parse_stats(out / "timeloop-mapper.stats.txt").summary["Computes"] == 64 * 128 * 64
+
+
+def test_layer_is_needed_without_a_spec_problem_and_var_needs_spec(tmp_path, capsys):
+    files = [str(p) for p in (*GEMMINI_SPEC, REF / "mapper" / "variables.yaml")]
+    for args, needle in ((["--spec", *files], "the spec files define no problem, so a LAYER is needed"),
+                         ([], "no LAYER given"),
+                         (["KTQ", "--var", "X=1"], "--var without --spec")):
+        assert main([*args, "-o", str(tmp_path / "never")]) == 2, args
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "never").exists()

@@ -16,7 +16,9 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
         description="Map one transformer layer on an accelerator; print the best mapping and write "
         "timeloop-mapper.{stats.txt,map.txt,map.yaml,ERT.yaml,ART.yaml}.",
     )
-    p.add_argument("layer", metavar="LAYER", help="KQV, KTQ, VScores, Out, FF1, FF2, softmax or layernorm")
+    p.add_argument("layer", metavar="LAYER", nargs="?", default=None,
+                   help="KQV, KTQ, VScores, Out, FF1, FF2, softmax or layernorm (optional with --spec files that "
+                        "contain a problem: that problem is mapped)")
     p.add_argument("fusion_level", metavar="FUSION_LEVEL", nargs="?", default=None,
                    help="fuse at DRAM, Accumulator or Registers (outer levels get D=1 and E=1, outputs bypass them, "
                         "[E, D, L] permutation at the fusion level)")
@@ -30,13 +32,16 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--spec", nargs="+", metavar="FILE", default=(), help="run on your own Timeloop YAML files instead of --arch")
+    p.add_argument("--var", nargs="+", metavar="NAME=VALUE", default=(),
+                   help="with --spec: set variables of your files (as `dse spec --var`), e.g. EMBEDDING=768")
     p.add_argument("--set", nargs="+", metavar="KNOB=VALUE", default=(), help="architecture knob values (see `dse archs`)")
     p.add_argument("--mapper", default=None, help="mapper preset (default, exhaustive, random, timeloop_reference) or a mapper YAML file")
     p.add_argument("-vc", "--victory-condition", dest="vc", type=int, default=None, help="victory condition (random/hybrid searches)")
     p.add_argument("--threads", type=int, default=None, help="mapper worker processes")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--ert", default=None, help="Accelergy ERT.yaml or Timeloop stats.txt whose energies override the estimate")
-    p.add_argument("-o", "--out", default=None, help="output folder (default outputs/outputs_<layer>[_<level>])")
+    p.add_argument("-o", "--out", default=None, help="output folder (default outputs/outputs_<layer>[_<level>]; "
+                                                      "outputs_spec[_<level>] for a --spec problem without LAYER)")
     return p
 
 
@@ -56,20 +61,35 @@ def _run(args) -> int:
     if args.spec and (args.arch or args.set):
         raise DseError("--arch/--set choose a shipped architecture, but --spec gives your own", "--arch/--set with --spec",
                        "either --spec FILE... (knobs are the spec's variables) or --arch NAME [--set KNOB=VALUE...]")
-    out = Path(args.out) if args.out else Path("outputs") / (f"outputs_{args.layer}" + (f"_{args.fusion_level}" if args.fusion_level else ""))
+    if args.layer is not None and args.fusion_level is None and args.spec:
+        from dse.pipeline import FUSION_LEVELS
+        from dse.workloads import layer_names
+
+        if args.layer in FUSION_LEVELS and args.layer not in layer_names():  # `run.py Accumulator --spec ...`
+            args.layer, args.fusion_level = None, args.layer
+    if args.layer is None and not args.spec:
+        raise DseError("no LAYER given", "LAYER", "a layer name (KQV, KTQ, VScores, Out, FF1, FF2, softmax, layernorm), "
+                       "or --spec FILE... whose files contain a problem")
+    if args.var and not args.spec:
+        raise DseError("--var sets variables of your own spec files", "--var without --spec",
+                       "--var NAME=VALUE with --spec FILE...; knobs of a shipped architecture are --set KNOB=VALUE")
+    variables = parse_assignments(args.var, "--var", "EMBEDDING=768")
+    out = Path(args.out) if args.out else Path("outputs") / (f"outputs_{args.layer or 'spec'}" + (f"_{args.fusion_level}" if args.fusion_level else ""))
     check_output_folder(out, "-o/--out")
     check_outputs_spare_inputs(out, "timeloop-mapper", {"--spec": args.spec or (), "--ert": (args.ert,),
                                                         "--mapper": (args.mapper,)}, "-o/--out")
     job = LayerJob(layer=args.layer, arch=args.arch or "gemmini", config=typed(parse_assignments(args.set, "--set", "pe_rows=32", "knob setting")), model=args.model, seq_len=args.seq_len,
                    batch=args.batch, fusion_level=args.fusion_level, no_edge_fusion=args.nef, l_fusion=args.lf,
-                   pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), mapper=args.mapper,
+                   pwim=args.pwim, imperfect=args.imperfect, spec_files=tuple(args.spec), variables=variables, mapper=args.mapper,
                    victory_condition=args.vc, threads=args.threads, seed=args.seed, ert=args.ert, live=args.live)
     outcome = run_layer(job, out)
     if not outcome.ok:
         print(f"error: {outcome.reason}", file=sys.stderr)
         return 2 if outcome.bad_input else 3
-    target = f"your spec ({len(args.spec)} files)" if args.spec else (args.arch or "gemmini")
-    print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {target}:")
+    if args.spec:  # the problem actually mapped: the files' own, or the catalog layer when they have none
+        print(f"Best mapping for {outcome.problem} on your spec ({len(args.spec)} files):")
+    else:
+        print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {args.arch or 'gemmini'}:")
     print(outcome.mapping_text)
     print()
     print(f"Energy:      {outcome.energy_pj / 1e6:.2f} uJ")
@@ -78,7 +98,8 @@ def _run(args) -> int:
     print(f"EDP:         {outcome.edp_j_cycles:.3e} J*cycle")
     from dse.workloads import MATMUL_LAYERS
 
-    per = "pJ/MAC:    " if args.layer in MATMUL_LAYERS else "pJ/op:     "  # softmax/layernorm do element ops
+    # softmax/layernorm do element ops; a spec's own problem: Timeloop's pJ per compute
+    per = ("pJ/MAC:    " if args.layer in MATMUL_LAYERS else "pJ/compute:" if args.layer is None else "pJ/op:     ")
     print(f"{per}  {outcome.pj_per_mac:.3f}")
     print(f"({outcome.evaluated} mappings evaluated in {outcome.wall_s:.2f} s; outputs in {out}/)")
     for note in outcome.notes:
