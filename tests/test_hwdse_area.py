@@ -117,6 +117,7 @@ def test_equal_jobs_are_mapped_once_and_copied(tmp_path, capsys):
     cfg.write_text(json.dumps([{"pe_rows": 8, "pe_cols": 8}, {"pe_rows": 8, "pe_cols": 16}]))
     out = tmp_path / "out"
     assert main(["KTQ", "softmax", "--seq-len", "16", "-q", "-c", str(cfg), "--out", str(out), "--workers", "1"]) == 0
+    assert "4 (config, layer) jobs: 3 run, 1 reused" in capsys.readouterr().out
     a, b = (json.loads((out / str(i) / "outputs_softmax" / "dse-layer.json").read_text()) for i in (0, 1))
     assert b["copy_of"] == 0 and "copy_of" not in a and b["index"] == 1
     assert {k: v for k, v in a.items() if k not in ("index", "copy_of")} == \

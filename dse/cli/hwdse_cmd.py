@@ -322,8 +322,8 @@ def _sweep(args, layers, level, argv) -> int:
     except SweepStopped as stop:
         print(str(stop), file=sys.stderr)
         return stop.exit_code
-    print(f"{report.total_jobs} (config, layer) jobs: {report.ran} run, {report.reused} reused from {args.out}; "
-          f"{report.wall_s:.1f} s")
+    print(f"{report.total_jobs} (config, layer) jobs: {report.ran} run, {report.reused} reused (from {args.out} "
+          f"or an equal job); {report.wall_s:.1f} s")
     aggregation = {"ignore_heads": args.ignore_heads, "blocks": args.blocks}
     _outputs(args, report.results, report.info, aggregation)
     return 0

@@ -141,7 +141,10 @@ def run_sweep(req: SweepRequest, echo: Callable[[str], None] = print) -> SweepRe
                         store.discard()
                     raise DseError(rec["error"])
                 store.save(job, rec)
-                ran += 1
+                if "copy_of" in rec:  # an equal job's result, copied (not mapped again)
+                    reused += 1
+                else:
+                    ran += 1
                 res = refresh(job.index)
                 if res.totals.status == OK and res.totals.metric(req.metric) < best.get("value", float("inf")):
                     best = {"value": res.totals.metric(req.metric), "index": job.index}
