@@ -206,3 +206,14 @@ def test_sigkill_mid_search_then_resume_loses_and_duplicates_nothing(tmp_path, s
     assert [n for n, _, _ in got] == [0, 1, 2] and all(s == "COMPLETE" for _, s, _ in got)
     assert got == want  # the same trials as an uninterrupted search with the same seed
     assert [t.values for t in _trials(out)] == [t.values for t in _trials(ref)]
+
+
+def test_a_plain_sweep_or_a_phase_search_is_refused_in_a_search_folder(tmp_path, finished_study, capsys):
+    out, _ = finished_study
+    before = _digest(out / "study.db")
+    cfg = tmp_path / "c.json"
+    cfg.write_text('[{"pe_rows": 8}]')
+    assert main([*BASE, "-c", str(cfg), "--out", str(out)]) == 2
+    assert "holds an Optuna search" in capsys.readouterr().err and _digest(out / "study.db") == before
+    assert main([*BASE, "--search", "tpe", "--phase", "decode", "--out", str(tmp_path / "x")]) == 2
+    assert "not supported" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -154,6 +154,9 @@ def _prog() -> str:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.phase and args.search:
+        raise DseError("a search over generation phases is not supported", "--search with --phase",
+                       "--search over layers, or --phase with a -c sweep")
     if args.phase:
         return _phase_sweep(args)
     if args.metric in ("tokens_per_s", "energy_per_token"):
@@ -167,6 +170,12 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.trials is not None or args.space or args.reuse:
         raise DseError("--trials, --space and --reuse belong to a search", "--search",
                        "--search tpe|nsga2|random|grid with them, or a sweep of -c configs without them")
+    from dse.hwdse.store import Store
+
+    if "search" in (Store(args.out).sweep_info() or {}):
+        raise DseError("the folder holds an Optuna search (study.db); a sweep of -c configs would mix into its "
+                       "trials", f"--out {args.out}", "the same --search command to continue it, -so to view it, "
+                       "or another --out")
     return _sweep(args, layers, level, argv)
 
 
