@@ -2,7 +2,8 @@
 """Acceptance benchmark of ``hwdse_run.py --search``: TPE and random search against the exhaustive grid.
 
 The space is the seed's ``-mx`` space: the cross product of the values its Gemmini
-``hw_configs.json`` uses per key (432 configs).  The grid maps every config over the layers
+``hw_configs.json`` uses per key (432 configs), on ``gemmini_seed`` (the seed's keys with the
+seed's meanings, as ``hwdse_run.py`` reads that file).  The grid maps every config over the layers
 (BERT-large, seq 4096, all 8 layers by default) once; then, for each of ``--seeds`` seeds,
 TPE and random search get a budget of 10% of the grid's evaluations and reuse the grid's
 finished layer results (``--reuse``: a trial costs what the grid paid for that config, so
@@ -115,6 +116,7 @@ def hv3(points: list[tuple[float, float, float]], ref: tuple[float, float, float
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="gemmini_seed", help="default gemmini_seed: the seed's keys with its meanings")
     ap.add_argument("--model", default="bert-large")
     ap.add_argument("--seq-len", default="4096")
     ap.add_argument("--layers", nargs="+", default=["all"])
@@ -134,8 +136,8 @@ def main() -> int:
 
     space.write_text(Path(args.space).read_text() if args.space else
                      yaml.safe_dump(mx_space(json.loads(SEED_CONFIGS.read_text())), sort_keys=False))
-    common = [*args.layers, "--model", args.model, "--seq-len", args.seq_len, "--space", str(space),
-              "--workers", str(args.workers)]
+    common = [*args.layers, "--arch", args.arch, "--model", args.model, "--seq-len", args.seq_len,
+              "--space", str(space), "--workers", str(args.workers)]
     grid = base / "grid"
     grid_wall = hwdse([*common, "--search", "grid", "--trials", "100000", "--out", str(grid)])
     gt = trials(grid)
