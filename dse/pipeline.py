@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from dse.errors import DseError, NoValidMappingError, UnsatisfiableConstraintError
+from dse.errors import DseError, EstimationError, NoValidMappingError, UnsatisfiableConstraintError
 from dse.limits import cap_processes
 from dse.model.energies import ActionEnergies, from_tables
 from dse.model.nest import ModelContext, ModelResult, make_context
@@ -168,8 +168,9 @@ def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tupl
         notes.append(f"per-access energies from Timeloop stats {ert}")
         energies, more = _fit_stats_energies(energies_from_stats(parse_stats(ert)), spec, ert)
         return energies, None, tuple(notes + more)
-    tables = _estimate_once(spec)
-    if ert:
+    if not ert:
+        tables = _estimate_once(spec)
+    else:
         if not Path(ert).exists():
             raise DseError("ERT file not found", "--ert", "an Accelergy ERT.yaml or a Timeloop stats.txt")
         user = read_accelergy_ert(ert)
@@ -178,6 +179,11 @@ def energies_for(spec: Spec, ert: str | None) -> tuple[ActionEnergies, Any, tupl
             from dse.energy import merge_ert_art
 
             user = merge_ert_art(user, read_accelergy_art(art))
+        try:
+            tables = _estimate_once(spec)
+        except EstimationError as err:
+            tables = _ert_covers_all(spec, user, err)
+            notes.append(f"not estimated here ({err.message}); every level's energy is the ERT's")
         tables = override(tables, user, where=str(ert))
         notes.append(f"per-action energies from {ert}")
     return from_tables(tables, spec.architecture), tables, tuple(notes)
@@ -205,6 +211,18 @@ def _estimate_once(spec: Spec):
             _ESTIMATES.clear()
         tables = _ESTIMATES[key] = estimate(spec)
     return tables
+
+
+def _ert_covers_all(spec: Spec, user, err: Exception):
+    """Empty tables for every storage and compute node when the user's ERT prices them all (a component class the
+    estimator cannot price does not matter then; explicit networks stay unpriced), else ``err``."""
+    from dse.energy.ert import ComponentEnergy, EnergyAreaTables, node_class
+    from dse.spec.types import ComputeLevel, StorageLevel
+
+    nodes = [n for n in spec.architecture.nodes if isinstance(n, (StorageLevel, ComputeLevel))]
+    if any(n.name not in user for n in nodes):
+        raise err
+    return EnergyAreaTables(tuple(ComponentEnergy(n.name, node_class(n), n.instances, {}) for n in nodes))
 
 
 def _fit_stats_energies(energies: ActionEnergies, spec: Spec, ert: str) -> tuple[ActionEnergies, list[str]]:

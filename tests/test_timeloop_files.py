@@ -397,3 +397,17 @@ def test_map_txt_residual_loops_read_back(tmp_path, capsys):
     assert "for L in [0:12,8)" in text and "L12,8" in (tmp_path / "a" / "timeloop-model.map.yaml").read_text()
     assert main(["model", str(spec), "--mapping", str(tmp_path / "a" / "timeloop-model.map.txt")]) == 0
     assert capsys.readouterr().out.split("Energy")[1] == first.split("Energy")[1]
+
+
+def test_an_ert_pricing_every_level_makes_estimation_unnecessary(tmp_path, capsys):
+    # a component class our estimator cannot price (Timeloop's run had Accelergy plug-ins we may not have):
+    # with an ERT that prices every level, the run loads and reproduces Timeloop; without one it is refused
+    spec = yaml.safe_load((TL / "gemmini_kqv_processed.yaml").read_text())
+    spec["architecture"]["subtree"][0]["local"][3]["class"] = "exotic_SRAM"
+    path = tmp_path / "model-input.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    args = ["model", str(path), "--mapping", str(TL / "gemmini_kqv.map.yaml")]
+    assert main(args + ["--ert", str(ERT)]) == 0
+    assert TIMELOOP_LINE in capsys.readouterr().out
+    assert main(args) == 2
+    assert "exotic_SRAM" in capsys.readouterr().err
