@@ -217,3 +217,18 @@ def test_a_plain_sweep_or_a_phase_search_is_refused_in_a_search_folder(tmp_path,
     assert "holds an Optuna search" in capsys.readouterr().err and _digest(out / "study.db") == before
     assert main([*BASE, "--search", "tpe", "--phase", "decode", "--out", str(tmp_path / "x")]) == 2
     assert "not supported" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_trial_killed_while_its_knobs_were_drawn_is_completed_on_resume(tmp_path, finished_study, capsys):
+    out = tmp_path / "o"
+    shutil.copytree(finished_study[0], out)
+    study = optuna.load_study(study_name="hwdse", storage=f"sqlite:///{out / 'study.db'}")
+    half = study.ask()
+    half.suggest_int("log2_pe_rows", 2, 4)  # the process died here: one knob drawn, no config yet
+    assert main([*BASE, "--search", "random", "--trials", "3", "--space", str(finished_study[1]),
+                 "--out", str(out)]) == 0
+    assert "evaluated again (#2)" in capsys.readouterr().out
+    got = _trials(out)
+    assert [(t.number, t.state.name) for t in got] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+    assert got[2].params["log2_pe_rows"] == half.params["log2_pe_rows"]  # what was drawn is kept
+    assert set(got[2].user_attrs["config"]) == {"pe_rows", "pe_cols", "dataflow"}

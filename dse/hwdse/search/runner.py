@@ -165,8 +165,14 @@ def run_search(req: SearchRequest, echo: Callable[[str], None] = print) -> Searc
             while done < limit:
                 batch: list[tuple[Any, dict[str, Any]]] = []
                 while pending and len(batch) < at_once:
+                    # drawn again through the trial: values already stored are returned as they are, and a
+                    # trial killed before all its knobs were drawn gets the rest from its own seeded sampler
                     t = pending.pop(0)
-                    batch.append((optuna.trial.Trial(study, t._trial_id), space.decode(t.params)))
+                    study.sampler = make_sampler(req.kind, space, req.seed, t.number, len(req.objectives))
+                    trial = optuna.trial.Trial(study, t._trial_id)
+                    config = space.suggest(trial)
+                    trial.set_user_attr("config", config)
+                    batch.append((trial, config))
                 while len(batch) < min(at_once, limit - done):
                     number = len(study.get_trials(deepcopy=False))
                     study.sampler = make_sampler(req.kind, space, req.seed, number, len(req.objectives))
