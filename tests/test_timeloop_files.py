@@ -56,6 +56,15 @@ def test_processed_spec_and_timeloop_map_yaml_reproduce_timeloop(tmp_path, capsy
     written = parse_stats(out / "timeloop-model.stats.txt")
     assert written.summary["Cycles"] == parse_stats(STATS).summary["Cycles"]
     assert written.level("Accumulator").data_space("Outputs").get("Scalar reads (per-instance)") == 49545216
+    # map.txt prints the dummy levels as Timeloop does, with their fan-out's spatial loops, and reads back
+    from dse.spec.timeloop_stats import parse_map_txt
+
+    levels = parse_map_txt(out / "timeloop-model.map.txt")
+    assert [l.name for l in levels] == ["DRAM", "Scratchpad", "inter_PERows_spatial", "Accumulator", "inter_PECols_spatial", "Registers"]
+    assert levels[2].loops == (("D", 16, "Spatial-Y"),) and levels[4].loops == (("E", 16, "Spatial-X"),)
+    assert main(["model", str(TL / "gemmini_kqv_processed.yaml"), "--mapping", str(out / "timeloop-model.map.txt"),
+                 "--ert", str(ERT)]) == 0
+    assert TIMELOOP_LINE in capsys.readouterr().out
 
 
 def test_timeloop_map_yaml_reads_on_the_v4_source_spec_too():

@@ -33,6 +33,9 @@ def map_txt(ctx: ModelContext, result: ModelResult) -> str:
                 depth += 1
         elif isinstance(node, SpatialLevel):
             s = m.fanout(node.name)
+            if node.dummy:  # a processed spec's inter_<C>_spatial level: Timeloop prints it as a level of its own
+                header = f"{node.name} [ ] "
+                lines += ["", header, "-" * len(header)]
             for d, b in s.x:
                 lines.append("| " + "  " * depth + f"for {d} in [0:{_end(b, s.residual(d))}) (Spatial-X)")
                 depth += 1
