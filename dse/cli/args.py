@@ -99,6 +99,24 @@ def check_positive(value: int | None, where: str, meaning: str, minimum: int = 1
         raise DseError(f"{meaning} must be >= {minimum}, got {value}", where, f"an integer >= {minimum}")
 
 
+#: The layer the seed's scripts map (its mapper/variables.yaml: BERT-large, SEQ_LENGTH 4096).
+SEED_MODEL, SEED_SEQ_LEN = "bert-large", 4096
+DSE_MODEL, DSE_SEQ_LEN = "bert-base", 512
+
+
+def workload_defaults(args) -> str | None:
+    """Fill ``args.model`` / ``args.seq_len`` left unset with dse's defaults; the note to print if that
+    makes a layer other than the seed's (whose ``run.py KTQ`` is BERT-large at sequence length 4096)."""
+    unset = [flag for flag, value in (("--model", args.model), ("--seq-len", args.seq_len)) if value is None]
+    args.model = DSE_MODEL if args.model is None else args.model
+    args.seq_len = DSE_SEQ_LEN if args.seq_len is None else args.seq_len
+    if not unset or (args.model, args.seq_len) == (SEED_MODEL, SEED_SEQ_LEN):
+        return None
+    return (f"NOTE: {args.model} at sequence length {args.seq_len} ({' and '.join(unset)} not given: dse's default). "
+            f"The seed's scripts map {SEED_MODEL.upper()} at sequence length {SEED_SEQ_LEN} (its variables.yaml): "
+            f"add --model {SEED_MODEL} --seq-len {SEED_SEQ_LEN} to compare with its numbers (docs/seed-compat.md).")
+
+
 def invoked_as(console_script: str, script: str) -> str:
     """``console_script`` (e.g. ``dse-run``) if that is how we were started, else ``script`` (``run.py``)."""
     name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""

@@ -27,16 +27,16 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
     )
     p.add_argument("targets", nargs="*", metavar="all|LAYER... [FUSION_LEVEL]",
                    help="'all' or layer names (KQV KTQ VScores Out FF1 FF2 softmax layernorm), optionally followed "
-                        "by a fusion level (DRAM, Accumulator, Registers); with -so: defaults to the stored layers")
+                        "by one of --arch's fusion levels (gemmini: DRAM, Accumulator, Registers; pim: DRAM, shared_glb, scratchpad); with -so: defaults to the stored layers")
     p.add_argument("-l", "--live", action="store_true", help="print every finished (config, layer) job")
-    p.add_argument("-nef", "--no-edge-fusion", dest="nef", action="store_true",
+    p.add_argument("-nef", "--no-edge-fusion", "--no_e_fusion", dest="nef", action="store_true",
                    help="do not force E=1 above the fusion level")
-    p.add_argument("-lf", "--l-fusion", dest="lf", action="store_true", help="also force L=1 above the fusion level")
-    p.add_argument("-pwim", "--pwim", dest="pwim", action="store_true",
+    p.add_argument("-lf", "--l-fusion", "--l_fusion", dest="lf", action="store_true", help="also force L=1 above the fusion level")
+    p.add_argument("-pwim", "--pwim", "--pay_wb_in_mm", dest="pwim", action="store_true",
                    help="let outputs stay in levels above the fusion level")
     p.add_argument("-mx", "--mixup", action="store_true",
                    help="sweep the cross product of the values seen per key across the configs (de-duplicated)")
-    p.add_argument("-vc", "--victory-condition", dest="vc", type=int, default=None, metavar="N",
+    p.add_argument("-vc", "--victory-condition", "--vict_cond", "-vs", dest="vc", type=int, default=None, metavar="N",
                    help="mapper victory condition (random/hybrid searches)")
     p.add_argument("-so", "--summary_only", action="store_true", help="only read OUT and summarize; run nothing")
     p.add_argument("-t", "--table", action="store_true", help="print the results table sorted by --metric")
@@ -55,8 +55,9 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
                           "automatic when every config has exactly the seed's keys)")
     fmt.add_argument("--dse-configs", dest="config_format", action="store_const", const="dse",
                      help="read -c as knobs of --arch even if the keys are exactly the seed's")
-    p.add_argument("--model", default="bert-base", help="transformer model from the catalog (default bert-base)")
-    p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
+    p.add_argument("--model", default=None, help="transformer model from the catalog (default bert-base; the seed's "
+                   "is bert-large)")
+    p.add_argument("--seq-len", type=int, default=None, help="sequence length (default 512; the seed's is 4096)")
     p.add_argument("--blocks", action="store_true", help="multiply by the model's blocks for whole-model totals")
     p.add_argument("--workers", type=int, default=None, help=f"local worker processes (default: cores = {os.cpu_count()})")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -90,7 +91,8 @@ def build_parser(prog: str = "hwdse_run.py") -> argparse.ArgumentParser:
                         "config runs `dse infer`; aggregated with the same rules")
     p.add_argument("--prompt", type=int, default=512, metavar="P", help="prompt tokens with --phase (default 512)")
     p.add_argument("--generate", type=int, default=128, metavar="G", help="generated tokens with --phase (default 128)")
-    p.add_argument("--batch", type=int, default=1, metavar="B", help="sequences with --phase (default 1)")
+    p.add_argument("--batch", type=int, default=1, metavar="B",
+                   help="batch size: every layer's N (and the sequences with --phase; default 1)")
     p.add_argument("--yes", action="store_true", help="run more than 10,000 configs (refused without it)")
     return p
 
@@ -143,6 +145,11 @@ def parse_targets(targets: list[str], summary_only: bool, arch: str = "gemmini")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_prog()).parse_args(argv)
+    from dse.cli.args import workload_defaults
+
+    note = workload_defaults(args)
+    if note and not args.summary_only:  # -so shows the stored sweep's model in its own header
+        print(note)
     return run_guarded(lambda: _run(args, argv))
 
 
@@ -312,7 +319,10 @@ def _sweep(args, layers, level, argv) -> int:
     arch, note = seed_translation(args.arch, configs, args.config_format, str(args.configs))
     if note:
         print(f"note: {note}")
-    settings = SweepSettings(arch=canonical_arch(arch), model=model, seq_len=args.seq_len, fusion_level=level,
+    if args.batch <= 0:
+        raise DseError("the batch size must be positive", "--batch", "an integer >= 1")
+    settings = SweepSettings(arch=canonical_arch(arch), model=model, seq_len=args.seq_len, batch=args.batch,
+                             fusion_level=level,
                              no_edge_fusion=args.nef, l_fusion=args.lf, pwim=args.pwim, imperfect=args.imperfect,
                              victory_condition=args.vc, mapper=args.mapper)
     source = str(args.configs) + (" after -mx (indices number the combinations)" if args.mixup else "")

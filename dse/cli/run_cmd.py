@@ -20,16 +20,21 @@ def build_parser(prog: str = "run.py") -> argparse.ArgumentParser:
                    help="KQV, KTQ, VScores, Out, FF1, FF2, softmax or layernorm (optional with --spec files that "
                         "contain a problem: that problem is mapped)")
     p.add_argument("fusion_level", metavar="FUSION_LEVEL", nargs="?", default=None,
-                   help="fuse at DRAM, Accumulator or Registers (outer levels get D=1 and E=1, outputs bypass them, "
-                        "[E, D, L] permutation at the fusion level)")
+                   help="fuse at one of the architecture's fusion levels (gemmini: DRAM, Accumulator, Registers; "
+                        "pim: DRAM, shared_glb, scratchpad): outer levels get D=1 and E=1, outputs bypass them, "
+                        "[E, D, L] permutation at the fusion level")
     p.add_argument("-l", "--live", action="store_true", help="show live mapper progress")
-    p.add_argument("-nef", "--no-edge-fusion", dest="nef", action="store_true", help="do not force E=1 above the fusion level")
-    p.add_argument("-lf", "--l-fusion", dest="lf", action="store_true", help="also force L=1 above the fusion level")
-    p.add_argument("-pwim", "--pwim", dest="pwim", action="store_true", help="let outputs stay in levels above the fusion level")
+    p.add_argument("-nef", "--no-edge-fusion", "--no_e_fusion", dest="nef", action="store_true",
+                   help="do not force E=1 above the fusion level")
+    p.add_argument("-lf", "--l-fusion", "--l_fusion", dest="lf", action="store_true",
+                   help="also force L=1 above the fusion level")
+    p.add_argument("-pwim", "--pwim", "--pay_wb_in_mm", dest="pwim", action="store_true",
+                   help="let outputs stay in levels above the fusion level")
     p.add_argument("-if", "--imperfect_fact", dest="imperfect", action="store_true", help="imperfect factorization (ruby map-space)")
     p.add_argument("--arch", default=None, help="shipped architecture name or folder (default: gemmini, WS 16x16)")
-    p.add_argument("--model", default="bert-base", help="transformer model from the catalog (default: bert-base; see `dse workloads`)")
-    p.add_argument("--seq-len", type=int, default=512, help="sequence length (default 512)")
+    p.add_argument("--model", default=None, help="transformer model from the catalog (default: bert-base; the seed's is "
+                   "bert-large; see `dse workloads`)")
+    p.add_argument("--seq-len", type=int, default=None, help="sequence length (default 512; the seed's is 4096)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--spec", nargs="+", metavar="FILE", default=(), help="run on your own Timeloop YAML files instead of --arch")
     p.add_argument("--var", nargs="+", metavar="NAME=VALUE", default=(),
@@ -51,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from dse.cli.args import workload_defaults
     from dse.pipeline import LayerJob, run_layer
+
+    note = workload_defaults(args)
 
     check_positive(args.seq_len, "--seq-len", "the sequence length")
     check_positive(args.batch, "--batch", "the batch size")
@@ -89,6 +97,8 @@ def _run(args) -> int:
     if args.spec:  # the problem actually mapped: the files' own, or the catalog layer when they have none
         print(f"Best mapping for {outcome.problem} on your spec ({len(args.spec)} files):")
     else:
+        if note:
+            print(note)
         print(f"Best mapping for {args.layer} ({args.model}, seq {args.seq_len}) on {args.arch or 'gemmini'}:")
     print(outcome.mapping_text)
     print()
