@@ -104,9 +104,8 @@ def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "
     """The seed run.py's fusion constraints for ``job.fusion_level`` under the architecture's ``rules``.
 
     Levels above the fusion level (all storage levels, or only the declared ones: ``rules.above``)
-    get D=1, E=1 (not with -nef) and L=1 (with -lf) and, but for the outermost level (which keeps
-    everything, as in Timeloop), bypass Outputs (not with -pwim); the fusion level gets the
-    permutation [E, D, L].  softmax/layernorm under ``point_wise: bypass_inputs`` instead get the
+    get D=1, E=1 (not with -nef) and L=1 (with -lf) and, but for the outermost level (which backs
+    the results), bypass Outputs (not with -pwim); the fusion level gets the permutation [E, D, L].  softmax/layernorm under ``point_wise: bypass_inputs`` instead get the
     seed's NO rules: the levels above bypass Inputs (and Outputs with -pwim), and Weights where the
     spec has no keep/bypass of its own there.
     """
@@ -122,24 +121,24 @@ def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "
         raise DseError(f"unknown fusion level '{job.fusion_level}' for {who}", "FUSION_LEVEL",
                        ", ".join(rules.levels) + " (outermost first)")
     target = rules.storage_level(job.fusion_level)
+    listed = [rules.storage_level(l) for l in rules.levels[: rules.levels.index(job.fusion_level)]]
+    src = f"fusion at {job.fusion_level}"
+    if job.layer not in MATMUL_LAYERS and rules.point_wise == "bypass_inputs":
+        # the seed's NO branch: only the listed levels above matter (the fusion level itself, e.g. pim's
+        # crossbar, need not exist in the NO unit); the outermost level keeps everything regardless
+        told = {c.target for c in spec.constraints if c.type in ("dataspace", "bypass")}
+        out = []
+        for name in [n for n in names[1:] if n in listed]:
+            bypass = ("Inputs",) + (("Outputs",) if job.pwim else ()) + (() if name in told else ("Weights",))
+            out.append(Constraint(name, "dataspace", bypass=bypass, source=src))
+        return tuple(out)
     if target not in names:
         raise DseError(f"fusion level '{job.fusion_level}' is not a storage level of {who}", "FUSION_LEVEL",
                        ", ".join(l for l in rules.levels if rules.storage_level(l) in names) or ", ".join(names))
     k = names.index(target)
-    if rules.above == "listed":
-        above = [rules.storage_level(l) for l in rules.levels[: rules.levels.index(job.fusion_level)]]
-        above = [n for n in names[:k] if n in above]
-    else:
-        above = names[:k]
+    above = [n for n in names[:k] if n in listed] if rules.above == "listed" else names[:k]
     dims = set(spec.workload.dimensions)
     out = []
-    src = f"fusion at {job.fusion_level}"
-    if job.layer not in MATMUL_LAYERS and rules.point_wise == "bypass_inputs":
-        told = {c.target for c in spec.constraints if c.type in ("dataspace", "bypass")}
-        for name in above:
-            bypass = ("Inputs",) + (("Outputs",) if job.pwim else ()) + (() if name in told else ("Weights",))
-            out.append(Constraint(name, "dataspace", bypass=bypass, source=src))
-        return tuple(out)
     for j, name in enumerate(above):
         factors = [FactorConstraint("D", "=", 1)] if "D" in dims else []
         if not job.no_edge_fusion and "E" in dims:
@@ -152,6 +151,23 @@ def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "
             out.append(Constraint(name, "dataspace", bypass=("Outputs",), source=src))
     perm = tuple(d for d in ("E", "D", "L") if d in dims)
     out.append(Constraint(target, "temporal", (), permutation=perm, source=src))
+    return tuple(out)
+
+
+def _without_fused_keeps(constraints: tuple[Constraint, ...], fused: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
+    """The spec's keep/bypass constraints with what fusion bypasses moved from keep to bypass, as the seed's
+    run.py edits them (a spec that keeps Inputs where fusion bypasses them would otherwise contradict it)."""
+    gone: dict[str, set[str]] = {}
+    for c in fused:
+        if c.type == "dataspace":
+            gone.setdefault(c.target, set()).update(c.bypass or ())
+    out = []
+    for c in constraints:
+        drop = gone.get(c.target, set()) & set(c.keep or ()) if c.type in ("dataspace", "bypass") else set()
+        if drop:
+            c = replace(c, keep=tuple(d for d in c.keep if d not in drop),
+                        bypass=tuple(c.bypass or ()) + tuple(sorted(drop - set(c.bypass or ()))))
+        out.append(c)
     return tuple(out)
 
 
@@ -314,7 +330,8 @@ def prepare(job: LayerJob) -> PreparedJob:
     energies, tables, notes = energies_for(spec, job.ert)
     notes += (capped,) if capped else ()
     ctx = make_context(spec.architecture, spec.workload, energies)
-    constraints = tuple(spec.constraints) + fusion_constraints(spec, job, rules, arch_name)
+    fused = fusion_constraints(spec, job, rules, arch_name)
+    constraints = _without_fused_keeps(tuple(spec.constraints), fused) + fused
     if job.imperfect or spec.mapspace_template == "ruby":
         notes += ("imperfect factorization (ruby map-space): one residual (remainder) loop per dimension allowed",)
     typos = tuple(w for w in spec.warnings if "unknown attribute" in w)  # a misspelled key changes the numbers

@@ -17,11 +17,11 @@ from dse.spec.library import knobs_of, list_architectures, resolve_architecture
 from dse.spec.loader import load_spec
 from dse.workloads import layer_variables, make_layer
 
-SHIPPED = ["aimc", "dimc", "eyeriss", "gemmini", "gemmini_NOs", "gemmini_seed", "gemmini_seed_NOs", "pim", "simba", "tpu"]
-NO_UNITS = ("gemmini_NOs", "gemmini_seed_NOs")
+SHIPPED = ["aimc", "dimc", "eyeriss", "gemmini", "gemmini_NOs", "gemmini_seed", "gemmini_seed_NOs", "pim", "pim_NOs", "simba", "tpu"]
+NO_UNITS = ("gemmini_NOs", "gemmini_seed_NOs", "pim_NOs")
 MATMULS = ["KQV", "KTQ", "VScores", "Out", "FF1", "FF2"]
 # compute instances at the default knobs, from the reference designs (independent of our loader)
-PES = {"gemmini": 16 * 16, "gemmini_NOs": 1, "gemmini_seed": 16 * 16, "gemmini_seed_NOs": 1, "eyeriss": 14 * 12, "simba": 16 * 4 * 4, "tpu": 256 * 256,
+PES = {"gemmini": 16 * 16, "gemmini_NOs": 1, "gemmini_seed": 16 * 16, "gemmini_seed_NOs": 1, "pim_NOs": 1, "eyeriss": 14 * 12, "simba": 16 * 4 * 4, "tpu": 256 * 256,
        "pim": 128 * 128, "aimc": 32 * 32, "dimc": 32 * 32}
 CASES = [(a, l, m, s) for a in SHIPPED for l in (["softmax", "layernorm"] if a in NO_UNITS else MATMULS)
          for m, s in (("bert-base", 512), ("bert-large", 4096))]
