@@ -420,3 +420,17 @@ def test_an_ert_pricing_every_level_makes_estimation_unnecessary(tmp_path, capsy
     assert TIMELOOP_LINE in capsys.readouterr().out
     assert main(args) == 2
     assert "exotic_SRAM" in capsys.readouterr().err
+
+
+def test_container_temporal_and_dataspace_constraints_are_met_by_the_fanout(tmp_path):
+    # the seed's v4 PIM containers carry temporal [D=1, E=1] and dataspace keep: [] constraints (met by a fan-out,
+    # dropped); a non-trivial one is ignored with a warning, as timeloopfe ignores a container's own constraints
+    files = SEED_V4["pim"]
+    spec = load_spec(files, variables={"EMBEDDING_3": "EMBEDDING*3"})
+    on_fanouts = [(c.target, c.type) for c in spec.constraints if c.target in ("PERows", "PECols")]
+    assert sorted(on_fanouts) == [("PECols", "spatial"), ("PERows", "spatial")]
+    assert not [w for w in spec.warnings if "fan-out" in w]
+    extra = tmp_path / "more.yaml"
+    extra.write_text("constraints:\n  targets:\n  - {target: PECols, type: temporal, factors: [D=4]}\n")
+    spec = load_spec([*files, extra], variables={"EMBEDDING_3": "EMBEDDING*3"})
+    assert any("temporal constraint on fan-out 'PECols'" in w and "ignored, as timeloopfe ignores it" in w for w in spec.warnings)
