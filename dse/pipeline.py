@@ -13,6 +13,7 @@ from dse.errors import DseError, EstimationError, NoValidMappingError, Unsatisfi
 from dse.limits import cap_processes
 from dse.model.energies import ActionEnergies, from_tables
 from dse.model.nest import ModelContext, ModelResult, make_context
+from dse.spec.problem import check_workload_size
 from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
 from dse.paths import data_dir
 
@@ -318,6 +319,7 @@ def prepare(job: LayerJob) -> PreparedJob:
             raise DseError(f"architecture '{bundle.name}' declares no fusion levels", "FUSION_LEVEL",
                            "no fusion level, or an architecture whose knobs.yaml declares architecture_info.fusion")
         spec = replace(spec, workload=lp.workload)
+    check_workload_size(spec.workload, f"layer {job.layer} (--seq-len {job.seq_len}, --batch {job.batch})")
     # --mapper wins; else a user spec's own mapper section; else the default preset
     if job.mapper or not (job.spec_files and spec.mapper != MapperOptions()):
         options = load_mapper_options(job.mapper)

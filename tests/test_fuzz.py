@@ -94,5 +94,5 @@ def test_numeric_technology_must_be_finite(tmp_path):
     ref = Path(__file__).parent / "data" / "reference" / "transformer_gemmini"
     var = tmp_path / "variables.yaml"
     var.write_text((ref / "mapper/variables.yaml").read_text().replace('technology: "32nm"', "technology: .nan"))
-    with pytest.raises(SpecError, match="technology must be finite"):
+    with pytest.raises(SpecError, match="technology (must be finite|is nan)"):
         load_spec([ref / "arch/system_gemmini.yaml", *sorted((ref / "arch/components").glob("*.yaml")), var])

@@ -110,3 +110,24 @@ def test_stats_file_energies_are_checked(tmp_path):
     bad.write_text(src.replace(marker, marker + "-", 1))
     with pytest.raises(DseError, match="finite, non-negative"):
         energies_from_stats(parse_stats(bad))
+
+
+def test_workload_size_bounds(tmp_path, capsys):
+    from dse.cli.run_cmd import main as run_main
+
+    var = tmp_path / "variables.yaml"
+    text = (REF / "mapper/variables.yaml").read_text()
+    cases = [({"SEQ_LENGTH: 4096": "SEQ_LENGTH: 2**70"}, "2**70"),
+             ({"SEQ_LENGTH: 4096": "SEQ_LENGTH: 65536*65536*65536"}, "too large"),
+             ({"SEQ_LENGTH: 4096": "SEQ_LENGTH: 2**30", "EMBEDDING_3: 3072": "EMBEDDING_3: 2**30"}, "multiply to"),
+             ({"MB_D: 1": "MB_D: .inf"}, "variable MB_D is inf")]
+    for edits, what in cases:
+        mutated = text
+        for old, new in edits.items():
+            mutated = mutated.replace(old, new)
+        var.write_text(mutated)
+        with pytest.raises(SpecError) as err:
+            load_spec([REF / "layers/KQV_layer.yaml", var])
+        assert what in str(err.value) or "too large" in str(err.value), str(err.value)
+    assert run_main(["KQV", "--seq-len", "99999999999999999999", "-o", str(tmp_path / "o")]) == 2
+    assert "--seq-len: the sequence length must be from 1 to 2147483648" in capsys.readouterr().err

@@ -93,10 +93,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_positive(value: int | None, where: str, meaning: str, minimum: int = 1) -> None:
-    """``value`` (if given) is an integer >= ``minimum``."""
+def check_positive(value: int | None, where: str, meaning: str, minimum: int = 1, maximum: int = 2**31) -> None:
+    """``value`` (if given) is an integer from ``minimum`` to ``maximum`` (a 20-digit --seq-len would
+    only overflow the model's 64-bit counts)."""
     if value is not None and value < minimum:
         raise DseError(f"{meaning} must be >= {minimum}, got {value}", where, f"an integer >= {minimum}")
+    if value is not None and value > maximum:
+        shown = value if len(str(value)) < 30 else f"a {len(str(value))}-digit number"
+        raise DseError(f"{meaning} must be from {minimum} to {maximum}, got {shown}", where,
+                       f"an integer from {minimum} to {maximum}")
 
 
 #: The layer the seed's scripts map (its mapper/variables.yaml: BERT-large, SEQ_LENGTH 4096).

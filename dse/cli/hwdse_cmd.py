@@ -289,8 +289,8 @@ def _sweep(args, layers, level, argv) -> int:
     from dse.hwdse.sweep import SweepRequest, SweepStopped, run_sweep
     from dse.workloads import get_model
 
-    if args.seq_len <= 0:
-        raise DseError("sequence length must be positive", "--seq-len", "an integer >= 1")
+    if not 1 <= args.seq_len <= 2**31:
+        raise DseError("sequence length must be from 1 to 2**31", "--seq-len", "an integer from 1 to 2147483648")
     if args.workers is not None and args.workers <= 0:
         raise DseError("workers must be positive", "--workers", "an integer >= 1")
     if args.init_idx < 0:
@@ -357,8 +357,8 @@ def _search(args, layers, level, argv) -> int:
     from dse.spec.library import canonical_arch
     from dse.workloads import get_model
 
-    if args.seq_len <= 0:
-        raise DseError("sequence length must be positive", "--seq-len", "an integer >= 1")
+    if not 1 <= args.seq_len <= 2**31:
+        raise DseError("sequence length must be from 1 to 2**31", "--seq-len", "an integer from 1 to 2147483648")
     if args.workers is not None and args.workers <= 0:
         raise DseError("workers must be positive", "--workers", "an integer >= 1")
     if args.vc is not None and args.vc <= 0:

@@ -65,7 +65,7 @@ def _run(args) -> int:
     check_positive(args.batch, "--batch", "the batch size")
     check_positive(args.threads, "--threads", "the number of mapper processes")
     check_positive(args.vc, "-vc", "the victory condition (valid mappings without improvement)")
-    check_positive(args.seed, "--seed", "the random seed", minimum=0)
+    check_positive(args.seed, "--seed", "the random seed", minimum=0, maximum=2**63 - 1)
     if args.spec and (args.arch or args.set):
         raise DseError("--arch/--set choose a shipped architecture, but --spec gives your own", "--arch/--set with --spec",
                        "either --spec FILE... (knobs are the spec's variables) or --arch NAME [--set KNOB=VALUE...]")

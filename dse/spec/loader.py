@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -260,6 +261,9 @@ def evaluate_variables(raw: Mapping[str, tuple[str, Any]], overrides: Mapping[st
         else:
             where = at(file, f"variables.{name}")
         out[name] = _variable_value(value, out, where)
+        number = out[name]
+        if isinstance(number, float) and not math.isfinite(number):
+            raise SpecError(f"variable {name} is {number}", where=where, accepted="a finite number (or a string)")
     return out
 
 

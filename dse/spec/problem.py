@@ -8,6 +8,8 @@ names (``[E, L]``), or with ranks written as strings (``"R*Wdilation + L*Wstride
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, Mapping
 
 from dse.errors import SpecError
@@ -75,7 +77,28 @@ def build_workload(raw: Any, file: str, variables: Mapping[str, Any]) -> tuple[W
         data_spaces.append(DataSpace(name=dsname, projection=projection, read_write=rw))
     if not data_spaces:
         raise SpecError("no data spaces", where=at(file, "problem.shape.data_spaces"), accepted="at least one data space")
-    return Workload(name, tuple(dimensions), bounds, coefficients, tuple(data_spaces)), warnings
+    workload = Workload(name, tuple(dimensions), bounds, coefficients, tuple(data_spaces))
+    check_workload_size(workload, at(file, "problem.instance"))
+    return workload, warnings
+
+
+def check_workload_size(workload: Workload, where: str) -> None:
+    """Refuse a workload whose dimensions exceed :data:`MAX_DIMENSION` or multiply to more than
+    :data:`MAX_OPERATIONS` (the model's 64-bit counts would overflow)."""
+    for d, n in workload.bounds.items():
+        if n > MAX_DIMENSION:
+            raise SpecError(f"dimension {d} = {n} is too large", where=where,
+                            accepted=f"dimension sizes up to {MAX_DIMENSION} (2**31)")
+    total = math.prod(workload.bounds.values())
+    if total > MAX_OPERATIONS:
+        raise SpecError(f"the dimensions multiply to {total:.3g} operations", where=where,
+                        accepted=f"at most {MAX_OPERATIONS:.3g} (2**53: counts stay exact in 64-bit integers and floats)")
+
+
+#: Largest dimension size or coefficient (a 2**70 sequence length only overflows the model's counts).
+MAX_DIMENSION = 2**31
+#: Largest product of the dimension sizes (operations): counts must stay exact in int64 and float64.
+MAX_OPERATIONS = 2**53
 
 
 def _integer(value: Any, variables: Mapping[str, Any], file: str, path: str, positive: bool) -> int:
@@ -85,6 +108,8 @@ def _integer(value: Any, variables: Mapping[str, Any], file: str, path: str, pos
         raise SpecError(f"expected an integer, got {number!r}", where=where, accepted="an integer (or an expression giving one)")
     if positive and number < 1:
         raise SpecError(f"dimension size must be positive, got {number}", where=where, accepted="an integer >= 1")
+    if abs(number) > MAX_DIMENSION:
+        raise SpecError(f"{number} is too large", where=where, accepted=f"integers up to {MAX_DIMENSION} (2**31)")
     return number
 
 

@@ -173,6 +173,14 @@ def _spec_sources(tiny: bool) -> list[Path]:
             *([] if tiny else [REF / "mapper/variables.yaml"])]
 
 
+def _mapper_file(work: Path) -> str:
+    """The default search with a wall-clock limit: a mutant may legitimately ask for a huge map-space
+    (a batch of a million); what the fuzzer hunts is hangs in reading and checking input."""
+    path = work / "fuzz-mapper.yaml"
+    path.write_text("mapper:\n  version: 0.4\n  algorithm: dse\n  optimization_metrics: [edp]\n  time_limit_s: 8\n")
+    return str(path)
+
+
 def make_case(entry: str, seed: int, work: Path) -> Case:
     """Write the (mutated) input files of ``entry`` for ``seed`` under ``work``; return the case."""
     rng = random.Random(f"{entry}:{seed}")
@@ -185,7 +193,7 @@ def make_case(entry: str, seed: int, work: Path) -> Case:
         cfg = work / "hw_configs.json"
         cfg.write_text(mutate_configs(configs, rng) if rng.random() < 0.95 else json.dumps(configs))
         argv = ("KTQ", "--seq-len", "16", "-c", str(cfg), "--out", str(out), "-q", "--workers", "1", "--csv",
-                str(work / "results.csv"))
+                str(work / "results.csv"), "--mapper", _mapper_file(work))
         return Case(entry, seed, argv, work, out)
     files = {}
     for src in _spec_sources(tiny=entry != "dse model"):
@@ -211,7 +219,7 @@ def make_case(entry: str, seed: int, work: Path) -> Case:
     elif entry == "dse model":
         argv = ("model", *paths, "--mapping", str(work / "map.yaml"), "-o", str(out))
     else:
-        argv = ("KQV", "--spec", *paths, "-o", str(out))
+        argv = ("KQV", "--spec", *paths, "-o", str(out), "--mapper", _mapper_file(work))
     return Case(entry, seed, argv, work, out)
 
 
