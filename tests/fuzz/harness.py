@@ -363,8 +363,8 @@ def _wait(pid: int, timeout_s: float) -> tuple[int | None, float]:
 
 
 def fuzz(n_per_entry: int, work_root: Path, first_seed: int = 0, timeout_s: float = 20.0,
-         entries: tuple[str, ...] = ENTRY_POINTS, report: Callable[[str, int, Outcome], None] | None = None
-         ) -> dict[str, dict[str, int]]:
+         entries: tuple[str, ...] = ENTRY_POINTS, report: Callable[[str, int, Outcome], None] | None = None,
+         progress: Callable[[int, dict[str, dict[str, int]]], None] | None = None) -> dict[str, dict[str, int]]:
     """Run ``n_per_entry`` cases per entry point; counts per entry and outcome."""
     counts = {e: dict.fromkeys(OUTCOMES, 0) for e in entries}
     for i in range(n_per_entry):
@@ -375,6 +375,8 @@ def fuzz(n_per_entry: int, work_root: Path, first_seed: int = 0, timeout_s: floa
             counts[entry][outcome.kind] += 1
             if report:
                 report(entry, seed, outcome)
+        if progress and (i + 1) % 25 == 0:
+            progress(i + 1, counts)
             if outcome.kind not in FAILURES:
                 shutil.rmtree(case.work, ignore_errors=True)
     return counts

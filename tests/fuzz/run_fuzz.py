@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         if outcome.kind in FAILURES:
             print(f"{outcome.kind:10s} {entry:16s} seed {seed}: {outcome.detail[:300]}", flush=True)
 
-    counts = fuzz(args.n, work, args.seed, args.timeout, tuple(args.entries), report)
+    def progress(done, counts):
+        total = {o: sum(c[o] for c in counts.values()) for o in OUTCOMES}
+        print(f"[{time.monotonic() - start:.0f} s] {done * len(counts)} mutants: "
+              + ", ".join(f"{o} {n}" for o, n in total.items()), flush=True)
+
+    counts = fuzz(args.n, work, args.seed, args.timeout, tuple(args.entries), report, progress)
     print(f"\n{sum(sum(c.values()) for c in counts.values())} mutants in {time.monotonic() - start:.0f} s "
           f"(seeds {args.seed}..{args.seed + args.n - 1}; failing cases kept in {work})")
     header = f"{'entry point':18s}" + "".join(f"{o:>11s}" for o in OUTCOMES)
