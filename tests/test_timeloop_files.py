@@ -434,3 +434,16 @@ def test_container_temporal_and_dataspace_constraints_are_met_by_the_fanout(tmp_
     extra.write_text("constraints:\n  targets:\n  - {target: PECols, type: temporal, factors: [D=4]}\n")
     spec = load_spec([*files, extra], variables={"EMBEDDING_3": "EMBEDDING*3"})
     assert any("temporal constraint on fan-out 'PECols'" in w and "ignored, as timeloopfe ignores it" in w for w in spec.warnings)
+
+
+def test_dse_model_reads_the_mapping_from_the_spec_files_like_timeloop_model(tmp_path, capsys):
+    # timeloop-model reads 'mapping:' from its merged inputs; timeloopfe's model-input.yaml carries it there
+    spec = yaml.safe_load((TL / "gemmini_kqv_processed.yaml").read_text())
+    spec["mapping"] = yaml.safe_load((TL / "gemmini_kqv.map.yaml").read_text())["mapping"]
+    path = tmp_path / "model-input.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["model", str(path), "--ert", str(ERT)]) == 0
+    assert TIMELOOP_LINE in capsys.readouterr().out
+    assert main(["model", *map(str, v4_files()), "--ert", str(ERT)]) == 2
+    err = capsys.readouterr().err
+    assert "no mapping given and no spec file has a 'mapping:' list" in err and "Accepted:" in err

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("model", help="evaluate one given mapping (like timeloop-model)",
                        description="Evaluate one mapping on a spec and write Timeloop-style outputs.")
     p.add_argument("spec_files", nargs="+", metavar="SPEC_FILE", help="Timeloop YAML files (architecture, components, problem, variables...)")
-    p.add_argument("--mapping", required=True, help="Timeloop mapping YAML (mapping: [...]) or a Timeloop map.txt / stats.txt")
+    p.add_argument("--mapping", default=None, help="Timeloop mapping YAML (mapping: [...]) or a Timeloop map.txt / stats.txt "
+                   "(default: the 'mapping:' of the spec files, as timeloop-model reads it from its inputs)")
     p.add_argument("--ert", default=None, help="Accelergy ERT.yaml or Timeloop stats.txt overriding the estimated energies")
     p.add_argument("-o", "--out", default=None, help="output folder for timeloop-model.* files")
     p.add_argument("--var", nargs="+", default=(), metavar="NAME=VALUE", help="variable overrides")
@@ -52,6 +53,8 @@ def _model(args) -> int:
     from dse.report.timeloop_files import write_outputs
     from dse.spec.mapping import load_mapping
 
+    if args.mapping is None:
+        args.mapping = str(_mapping_in_spec_files(args.spec_files))
     if args.out:
         check_output_folder(args.out, "-o/--out")
         check_outputs_spare_inputs(args.out, "timeloop-model", {"SPEC_FILE": args.spec_files, "--mapping": (args.mapping,),
@@ -93,6 +96,24 @@ def dummy_level_notes(arch, energies) -> tuple[str, ...]:
                        f"its ERT entry (leak {le.leak_pj:g} pJ per instance-cycle), as Timeloop charges it; the spec "
                        "defines a compound class named dummy_storage. This leakage is in the total energy, not in a level's")
     return tuple(out)
+def _mapping_in_spec_files(spec_files) -> Path:
+    """The last spec file with a non-empty top-level ``mapping:`` list (timeloop-model reads its mapping from
+    its merged inputs; a timeloopfe-processed model spec carries it there)."""
+    from dse.spec.loader import expand_paths
+    from dse.spec.yaml_io import load_yaml
+
+    found = None
+    for path, _ in expand_paths(list(spec_files)):
+        data = load_yaml(path)
+        if isinstance(data, dict) and isinstance(data.get("mapping"), list) and data["mapping"]:
+            found = path
+    if found is None:
+        raise DseError("no mapping given and no spec file has a 'mapping:' list", "--mapping",
+                       "--mapping MAP.yaml (Timeloop's map.yaml, a v4 mapping file, map.txt or stats.txt), or spec "
+                       "files with a top-level 'mapping: [...]' as timeloop-model reads them")
+    return found
+
+
 def _check_constraints(ctx, mapping, constraints, utilization: float, where: str) -> None:
     """A mapping that breaks the spec's constraints is an error, as timeloopfe makes it (the mapping and the
     constraints are combined; a re-specification fails) and timeloop-model does for architecture

@@ -208,8 +208,8 @@ def _collect(col: _Collected, file: str, data: Any, from_dir: bool) -> None:
         else:
             col.constraints += targets_list(section, file, "mapspace_constraints")
     if "mapping" in data and "dumped_by_timeloop_front_end" in data:
-        col.warnings.append(f"{file}: 'mapping' (timeloopfe's constraint list for timeloop-model) is not part of the spec; "
-                            "give the mapping with --mapping")
+        col.warnings.append(f"{file}: 'mapping' (timeloopfe's mapping for timeloop-model) is not part of the spec; "
+                            "dse model reads it when no --mapping is given")
     elif "mapping" in data:
         col.warnings.append(f"{file}: 'mapping' is a fixed mapping, not part of the spec; load it with dse.spec.mapping.load_mapping")
     if "globals" in data:
