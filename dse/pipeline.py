@@ -17,6 +17,7 @@ from dse.spec.problem import check_workload_size
 from dse.spec.types import Constraint, FactorConstraint, MapperOptions, Spec
 from dse.paths import data_dir
 
+POINT_WISE_LAYERS = ("softmax", "layernorm")  # the seed's normalization ops (its run.py's NO fusion branch)
 FUSION_LEVELS = ("DRAM", "Accumulator", "Registers")  # gemmini's; each architecture declares its own (FusionRules)
 MAPPERS_DIR = data_dir("mappers")
 DEFAULT_SEQ_LEN = 512
@@ -111,7 +112,6 @@ def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "
     spec has no keep/bypass of its own there.
     """
     from dse.spec.library import FusionRules
-    from dse.workloads import MATMUL_LAYERS
 
     if job.fusion_level is None:
         return ()
@@ -124,7 +124,7 @@ def fusion_constraints(spec: Spec, job: LayerJob, rules=None, arch_name: str = "
     target = rules.storage_level(job.fusion_level)
     listed = [rules.storage_level(l) for l in rules.levels[: rules.levels.index(job.fusion_level)]]
     src = f"fusion at {job.fusion_level}"
-    if job.layer not in MATMUL_LAYERS and rules.point_wise == "bypass_inputs":
+    if job.layer in POINT_WISE_LAYERS and rules.point_wise == "bypass_inputs":
         # the seed's NO branch: only the listed levels above matter (the fusion level itself, e.g. pim's
         # crossbar, need not exist in the NO unit); the outermost level keeps everything regardless
         told = {c.target for c in spec.constraints if c.type in ("dataspace", "bypass")}

@@ -117,3 +117,16 @@ def test_pim_fused_mapping_counts_match_the_simulator():
     dram = mapping.level("DRAM")
     assert all(f == 1 for d, f in dram.loops if d in ("D", "E"))
     assert not compare(spec.architecture, wl, mapping)
+
+
+def test_user_spec_point_wise_layers_get_the_seeds_no_rule():
+    """softmax on the seed's own gemmini NO spec fused at Accumulator: the levels above bypass Inputs (the seed's
+    run.py NO branch, its Scratchpad special case included); no factor constraints."""
+    ref = Path(__file__).parent / "data" / "reference" / "transformer_gemmini"
+    files = tuple(str(f) for f in (ref / "arch" / "system_gemmini_NOs.yaml", ref / "arch" / "components",
+                                   ref / "constraints" / "constraints_NOs.yaml", ref / "mapper" / "variables.yaml"))
+    prep = prepare(LayerJob("softmax", spec_files=files, fusion_level="Accumulator"))
+    fused = _fusion(prep, "Accumulator")
+    assert [(c.target, c.bypass, c.factors) for c in fused] == [("Scratchpad", ("Inputs",), ())]
+    (sp,) = [c for c in prep.constraints if c.target == "Scratchpad" and c.type == "dataspace" and not c.source.startswith("fusion")]
+    assert "Inputs" not in sp.keep and "Inputs" in sp.bypass  # the spec's own keep, edited as the seed's script does

@@ -227,8 +227,9 @@ class FusionRules:
 
     @staticmethod
     def generic(storage_levels: tuple[str, ...]) -> "FusionRules":
-        """Rules for a user's own spec (``--spec``): any storage level, every level above constrained."""
-        return FusionRules(tuple(storage_levels), {})
+        """Rules for a user's own spec (``--spec``): any storage level, every level above constrained,
+        softmax/layernorm with the seed's NO rule (both of its run.py scripts use it)."""
+        return FusionRules(tuple(storage_levels), {}, "storage", "bypass_inputs")
 
 
 def fusion_rules(name_or_dir: str | Path) -> FusionRules | None:
