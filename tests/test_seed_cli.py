@@ -79,3 +79,16 @@ def test_hwdse_batch_scales_the_layers(tmp_path, capsys):
     # BERT-base KTQ per head at seq 64: E=64, D=L=64, times the batch
     assert [d["layers"][0]["macs"] for d in docs] == [64 * 64 * 64, 2 * 64 * 64 * 64]
     assert main(["KTQ", "-c", str(cfg), "--out", str(tmp_path / "o3"), "--batch", "0"]) == 2
+
+
+def test_summary_only_says_when_stored_results_are_not_the_seeds_layer(tmp_path, capsys):
+    from dse.cli.hwdse_cmd import main
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps([{"pe_rows": 8, "pe_cols": 8}]))
+    assert main(["KTQ", "-c", str(cfg), "--out", str(tmp_path / "o"), "-q", "--workers", "1",
+                 "--model", "bert-base", "--seq-len", "64"]) == 0
+    capsys.readouterr()
+    assert main(["-so", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("NOTE: these results are bert-base at sequence length 64") and "BERT-LARGE" in out

@@ -272,6 +272,12 @@ def _summary_only(args, layers, level) -> int:
     results = load_results(store, info, args.ignore_heads, args.blocks)
     if not results:
         raise DseError("the folder holds no config results", f"--out {store.root}", "a folder of a started sweep")
+    from dse.cli.args import SEED_MODEL, SEED_SEQ_LEN
+
+    stored = info.get("settings", {})
+    if (stored.get("model"), stored.get("seq_len")) != (SEED_MODEL, SEED_SEQ_LEN):
+        print(f"NOTE: these results are {stored.get('model')} at sequence length {stored.get('seq_len')}; tables made by "
+              f"the seed's scripts are {SEED_MODEL.upper()} at sequence length {SEED_SEQ_LEN} (docs/seed-compat.md).")
     if args.max_area is not None:
         areas = [r.totals.area_mm2 for r in results if r.totals.area_mm2 is not None]
         if not areas or min(areas) > args.max_area:
