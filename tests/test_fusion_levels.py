@@ -130,3 +130,30 @@ def test_user_spec_point_wise_layers_get_the_seeds_no_rule():
     assert [(c.target, c.bypass, c.factors) for c in fused] == [("Scratchpad", ("Inputs",), ())]
     (sp,) = [c for c in prep.constraints if c.target == "Scratchpad" and c.type == "dataspace" and not c.source.startswith("fusion")]
     assert "Inputs" not in sp.keep and "Inputs" in sp.bypass  # the spec's own keep, edited as the seed's script does
+
+
+@pytest.mark.parametrize("nef", [False, True], ids=["E=1", "nef"])
+def test_seed_pim_spec_fused_at_shared_glb_counts_match_the_simulator(nef):
+    """The seed's own transformer_pim spec (its YAML and constraints, loaded with --spec rules), fused at
+    shared_glb as its run.py does, on a small GEMM: the best mapping obeys the fusion factors and every
+    read/fill/update count of the model equals the brute-force simulator's."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_model_sim import compare, gemm
+
+    from dse.mapper.search import search
+    from dse.model.nest import make_context
+    from dse.pipeline import energies_for, load_mapper_options
+    from dse.spec.loader import load_spec
+
+    ref = Path(__file__).parent / "data" / "reference" / "transformer_pim"
+    spec = load_spec([ref / "arch" / "system_PIM.yaml", ref / "arch" / "components",
+                      ref / "constraints" / "constraints.yaml", ref / "mapper" / "variables.yaml"])
+    wl = gemm(32, 64, 4)  # E, D, L
+    spec = replace(spec, workload=wl)
+    job = LayerJob("KQV", fusion_level="shared_glb", no_edge_fusion=nef)
+    cons = tuple(spec.constraints) + fusion_constraints(spec, job)
+    energies, _, _ = energies_for(spec, None)
+    res = search(make_context(spec.architecture, wl, energies), cons, load_mapper_options("default"))
+    dram = res.best.mapping.level("DRAM")
+    assert dram.factor("D") == 1 and (nef or dram.factor("E") == 1)
+    assert not compare(spec.architecture, wl, res.best.mapping)
