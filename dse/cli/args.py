@@ -117,6 +117,8 @@ def workload_defaults(args) -> str | None:
     args.seq_len = DSE_SEQ_LEN if args.seq_len is None else args.seq_len
     if not unset or (args.model, args.seq_len) == (SEED_MODEL, SEED_SEQ_LEN):
         return None
+    if "--model" not in unset and not str(args.model).lower().startswith("bert"):
+        return None  # a model the seed never ran (GPT-2...): nothing to compare with
     return (f"NOTE: {args.model} at sequence length {args.seq_len} ({' and '.join(unset)} not given: dse's default). "
             f"The seed's scripts map {SEED_MODEL.upper()} at sequence length {SEED_SEQ_LEN} (its variables.yaml): "
             f"add --model {SEED_MODEL} --seq-len {SEED_SEQ_LEN} to compare with its numbers (docs/seed-compat.md).")
