@@ -59,6 +59,8 @@ FOUND = [
     ("run.py --spec", 9),     # a compound class's action entry not a mapping: ValueError in compound.py
     ("dse model", 13),        # a NUL byte in a spec file: yaml ReaderError escaped the loader
     ("dse spec", 2),          # technology: .nan printed as 'nan' with exit 0
+    ("hwdse_run.py -c", 1029),  # pe_rows = 2**70: int64 overflow in the model (meshes now bounded)
+    ("run.py --spec", 228),   # SEQ_LENGTH: 2**70: int64 overflow (workload size now bounded)
 ]
 
 

@@ -131,3 +131,14 @@ def test_workload_size_bounds(tmp_path, capsys):
         assert what in str(err.value) or "too large" in str(err.value), str(err.value)
     assert run_main(["KQV", "--seq-len", "99999999999999999999", "-o", str(tmp_path / "o")]) == 2
     assert "--seq-len: the sequence length must be from 1 to 2147483648" in capsys.readouterr().err
+
+
+def test_huge_meshes_are_refused(capsys, tmp_path):
+    """Seed 1029 of the fuzzer: pe_rows = 2**70 reached numpy as an int64 overflow."""
+    from dse.cli.run_cmd import main as run_main
+
+    big = str(2**70)
+    assert run_main(["KTQ", "--seq-len", "16", "--set", f"pe_rows={big}", f"accumulator_size={big}",
+                     f"scratchpad_size={big}", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "spatial.meshY: 1.18e+21 is too large" in err and "Traceback" not in err

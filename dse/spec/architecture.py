@@ -51,6 +51,8 @@ _RANGE = re.compile(r"^(?P<base>.*?)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 #: Largest value of any numeric attribute: sizes, bandwidths and widths beyond it only
 #: overflow the model's 64-bit counts (a petaword buffer is not a design).
 MAX_ATTRIBUTE_VALUE = 1e15
+#: Most instances of a component, and largest spatial mesh side or fan-out.
+MAX_INSTANCES = 2**31
 
 # Numeric attributes the model and the energy estimator read: (lowest, lowest allowed?,
 # highest, integer?).  A value outside its range is an error at load time, never a
@@ -115,6 +117,9 @@ def check_numeric_attribute(key: str, value: Any, where: str) -> None:
 
 def _check_leaf_attributes(leaf: "_Leaf", own: Mapping[str, Any], warnings: list[str]) -> None:
     """Range-check the numeric attributes of one component; warn about likely misspellings."""
+    if leaf.instances > MAX_INSTANCES:
+        raise SpecError(f"'{leaf.name}' has {leaf.instances:.3g} instances", where=at(leaf.file, leaf.path),
+                        accepted=f"at most {MAX_INSTANCES} (2**31) instances: spatial meshes multiply")
     for key, value in leaf.attributes.items():
         where = at(leaf.file, f"{leaf.path}.attributes.{key}")
         if key == "technology" and value == -1 and not isinstance(value, bool):
@@ -394,7 +399,9 @@ def _positive_int(value: Any, walk: _Walk, path: str) -> int:
     where = at(walk.file, path)
     number = as_number(evaluate(value, walk.names, where) if isinstance(value, str) else value, where, path.rsplit(".", 1)[-1])
     if not isinstance(number, int) or number < 1:
-        raise SpecError(f"expected a positive integer, got {value!r}", where=where, accepted="an integer >= 1")
+        raise SpecError(f"expected a positive integer, got {str(value)[:40]!r}", where=where, accepted="an integer >= 1")
+    if number > MAX_INSTANCES:
+        raise SpecError(f"{number:.3g} is too large", where=where, accepted=f"an integer from 1 to {MAX_INSTANCES} (2**31)")
     return number
 
 
