@@ -116,6 +116,10 @@ def simulate(arch: Architecture, workload: Workload, mapping: Mapping) -> dict:
     t_all = [j for j, l in enumerate(loops) if l[0] == "T"]
     s_all = [j for j, l in enumerate(loops) if l[0] == "S"]
     time_steps = len({tuple(idx[j] for j in t_all) for idx, _ in points})
+    # Timeloop's cycle count for imperfect factorization: every temporal loop's full range (padded space)
+    padded_time_steps = 1
+    for j in t_all:
+        padded_time_steps *= loops[j][3]
 
     # tiles[k][(inst, step)][s] = set of elements
     tiles = []
@@ -154,7 +158,7 @@ def simulate(arch: Architecture, workload: Workload, mapping: Mapping) -> dict:
         ds = ds_list[s]
         return [(tuple(idx[j] for j in s_all), tuple(idx[j] for j in t_all), element(ds, coord)) for idx, coord in points]
 
-    out: dict = {"ops": ops, "time_steps": time_steps}
+    out: dict = {"ops": ops, "time_steps": time_steps, "padded_time_steps": padded_time_steps}
     for s, ds in enumerate(ds_list):
         keepers = [k for k, lvl in enumerate(arch.storage_levels) if ds.name in mapping.level(lvl.name).keep]
         info = {}

@@ -105,8 +105,12 @@ def compare(arch, wl, mapping):
                 if round(float(v), 6) != got[key]:
                     mismatches.append(f"{lvl.name}.{ds}.{key}: model {float(v):g} sim {got[key]}")
     macs_per_cycle = float(res.utilized_compute[0])
-    if round(float(res.compute_cycles[0]), 6) != sim["time_steps"]:
-        mismatches.append(f"compute cycles: model {float(res.compute_cycles[0]):g} sim {sim['time_steps']} "
+    # Timeloop counts the padded temporal space (equal to the distinct steps of a perfect mapping)
+    steps = sim["padded_time_steps"]
+    if batch_from_mappings(ctx, [mapping]).imperfect is False and steps != sim["time_steps"]:
+        mismatches.append(f"perfect mapping: padded steps {steps} != distinct steps {sim['time_steps']}")
+    if round(float(res.compute_cycles[0]), 6) != steps:
+        mismatches.append(f"compute cycles: model {float(res.compute_cycles[0]):g} sim {steps} "
                           f"(utilized compute {macs_per_cycle:g})")
     assert sim["ops"] == ctx.macs
     return mismatches

@@ -272,3 +272,49 @@ def test_stats_output_documents_the_drain_latency_deviation():
     assert "drain latency 2 cycles used; Timeloop's SimpleMulticast DrainLatency() returns the fill latency" in text
     ctx_same = mk(arch(read_latency=0, update_latency=0), gemm(4, 2, 3), replace(base, networks=nets))
     assert "DrainLatency()" not in stats_txt(ctx_same, evaluate(ctx_same, mapping()))
+
+
+# --------------------------------------------------------------------------- Timeloop Legacy networks
+def legacy_arch(fanout=True, **attrs):
+    # DRAM -> GLB (network_read/update: Mesh, class Legacy) -> [fan-out X4] -> RF (4) -> MAC (4)
+    mesh = NetworkComponent("Mesh", "Legacy", {"network_type": "1:N", "datawidth": 8, **attrs}, 1)
+    glb = {"network_read": "Mesh", "network_update": "Mesh"}
+    inner = (SpatialLevel("F", 4, 1), StorageLevel("RF", "SRAM", {}, 4, 4, 1, 64, 8),
+             ComputeLevel("MAC", "intmac", {}, 4, 4, 1)) if fanout else (
+        StorageLevel("RF", "SRAM", {}, 1, 1, 1, 64, 8), ComputeLevel("MAC", "intmac", {}, 1, 1, 1))
+    return Architecture("legacy", (StorageLevel("DRAM", "DRAM", {}, 1, 1, 1, None, 8),
+                                   StorageLevel("GLB", "SRAM", glb, 1, 1, 1, 1024, 8)) + inner, networks=(mesh,))
+
+
+def test_legacy_network_hops_routers_and_ingresses():
+    r = evaluate(make_context(legacy_arch(energy_per_hop=1, router_energy=2, **{"energy-per-ingress": 0.5}),
+                              gemm(4, 2, 3), ActionEnergies({}, 0.0)), mapping())
+    # transfers per GLB instance as for SimpleMulticast: Weights 8, Inputs 12, Outputs 6.
+    # Children on a 4x1 row, numbered E-major, D fastest (x = 2e + d), injected at column 0:
+    # Weights (E, D relevant): one child per group, hops 0,1,2,3 -> 1.5;
+    # Inputs (D irrelevant): groups {0,1}, {2,3} -> farthest 1, 3 -> 2;
+    # Outputs (E irrelevant): groups {0,2}, {1,3} -> 2, 3 -> 2.5.
+    # energy = transfers x (hops x 1 + (1 + floor(hops)) x 2 + 0.5)
+    n = r.network("Mesh")
+    by = {d.name: d for d in n.data_spaces}
+    assert (by["Weights"].transfers, by["Inputs"].transfers, by["Outputs"].transfers) == (8, 12, 6)
+    assert by["Weights"].energy_pj == pytest.approx(8 * (1.5 + 2 * 2 + 0.5))
+    assert by["Inputs"].energy_pj == pytest.approx(12 * (2 + 3 * 2 + 0.5))
+    assert by["Outputs"].energy_pj == pytest.approx(6 * (2.5 + 3 * 2 + 0.5))
+    assert n.energy_pj == pytest.approx(48 + 102 + 54)
+    r0 = evaluate(make_context(legacy_arch(), gemm(4, 2, 3), ActionEnergies({}, 0.0)), mapping())
+    assert r.energy_pj - r0.energy_pj == pytest.approx(204)  # no energies given: the network costs 0
+
+
+def test_legacy_network_without_fanout_touches_one_router_per_ingress():
+    # the seed's AIMC shape: buffer -> buffer with no fan-out; hops 0, one router per ingress
+    wl = gemm(4, 2, 3)
+    m = Mapping((TemporalMapping("DRAM", (), ALL), TemporalMapping("GLB", (), ALL),
+                 TemporalMapping("RF", (("L", 3), ("E", 4), ("D", 2)), ALL)), ())
+    r = evaluate(make_context(legacy_arch(False, router_energy=1, energy_per_hop=1), wl, ActionEnergies({}, 0.0)), m)
+    rf = {d.name: d for d in r.level("RF").data_spaces}
+    n = {d.name: d for d in r.network("Mesh").data_spaces}
+    # the RF's fills (Weights 8, Inputs 12) and the Outputs it drains (updates at GLB = 6) cross once each
+    assert n["Weights"].transfers == rf["Weights"].fills == 8
+    assert n["Inputs"].transfers == rf["Inputs"].fills == 12
+    assert r.network("Mesh").energy_pj == pytest.approx(sum(d.transfers for d in n.values()) * 1.0)

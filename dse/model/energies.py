@@ -43,6 +43,8 @@ class ActionEnergies:
 def from_tables(tables, arch) -> ActionEnergies:
     """Bind an ERT/ART (:class:`dse.energy.EnergyAreaTables`) to the architecture's levels.
 
+    A level's ``vector_access_energy`` replaces its ERT entry (read, fill and update cost that
+    value, leak 0) and ``cluster_area`` its area (/ cluster_size per instance), as in Timeloop.
     Storage levels use the actions ``read``, ``write`` (fill), ``update`` and ``leak``;
     a missing ``update`` falls back to ``write``; a missing action elsewhere costs 0
     only where the ERT deliberately lists none (e.g. a zero-cost ``free`` table).
@@ -52,15 +54,23 @@ def from_tables(tables, arch) -> ActionEnergies:
     levels = {}
     area = {}
     for lvl in arch.storage_levels:
+        if lvl.cluster_area_um2 is not None:  # Timeloop: the user's cluster area, shared by cluster_size instances
+            area[lvl.name] = lvl.cluster_area_um2 / lvl.cluster_size
+        if lvl.vector_access_energy_pj is not None:
+            # Timeloop ignores the ERT for this level: read/fill/update cost the user's value, all else (leak) 0
+            v = lvl.vector_access_energy_pj
+            levels[lvl.name] = LevelEnergies(read_pj=v, fill_pj=v, update_pj=v, leak_pj=0.0)
         comp = tables.get(lvl.name)
         if comp is None:
+            continue
+        if comp.area_um2 is not None and lvl.cluster_area_um2 is None:
+            area[lvl.name] = comp.area_um2
+        if lvl.vector_access_energy_pj is not None:
             continue
         acts = {a: comp.actions[a].energy_pj for a in comp.actions}
         write = acts.get("write", acts.get("fill", 0.0))
         levels[lvl.name] = LevelEnergies(read_pj=acts.get("read", 0.0), fill_pj=write,
                                          update_pj=acts.get("update", write), leak_pj=acts.get("leak", 0.0))
-        if comp.area_um2 is not None:
-            area[lvl.name] = comp.area_um2
     for fan in arch.spatial_levels:
         # timeloopfe's dummy level for a container (inter_<C>_spatial): Timeloop charges its ERT entry, which is
         # non-zero where the spec defines a compound class named dummy_storage (the seed's PIM components)

@@ -73,6 +73,9 @@ NUMERIC_ATTRIBUTES: Mapping[str, tuple[float, bool, float, bool]] = {
     **dict.fromkeys(("global_cycle_seconds", "cycle_seconds"), (0, False, 1.0, False)),
     "min_utilization": (0, True, 1.0, False),
     "technology": (0, False, 1e6, False),  # nm; may also be a string ("32nm")
+    # Timeloop's user energy/area overrides and Legacy network energies
+    **dict.fromkeys(("vector_access_energy", "addr_gen_energy", "cluster_area", "router_energy", "wire_energy",
+                     "energy_per_hop", "tile_width", "energy-per-ingress"), _NONNEG),
 }
 #: Numeric attributes that may instead be a string.
 _STRING_ALLOWED = frozenset({"technology"})
@@ -651,6 +654,16 @@ def _storage_level(leaf: _Leaf) -> StorageLevel:
             accepted="consistent width, block_size, cluster_size and datawidth",
         )
     block = max(1, int(block))
+    if cluster is None and width is not None and _attr_number(leaf, ("block_size", "n_words")) is not None:
+        cluster = width // (word_bits * block)  # Timeloop derives the cluster size from width and block size
+    cluster = 1 if not cluster else cluster
+    if not isinstance(cluster, int) and not float(cluster).is_integer() or cluster < 1:
+        raise SpecError(f"cluster_size of '{leaf.name}' must be a positive integer, got {cluster!r}", where=where,
+                        accepted="cluster_size >= 1 (instances sharing one physical array)")
+    if leaf.instances % int(cluster):
+        raise SpecError(f"'{leaf.name}' has {leaf.instances} instances, not a multiple of cluster_size {int(cluster)}",
+                        where=where, accepted=f"a cluster_size dividing {leaf.instances}")
+    overrides = {key: _attr_number(leaf, (key,)) for key in ("vector_access_energy", "addr_gen_energy", "cluster_area")}
     is_dram = "DRAM" in leaf.cls or leaf.attributes.get("technology") == "DRAM"
     size: int | None = None
     entries = _attr_number(leaf, ("entries",))
@@ -691,7 +704,15 @@ def _storage_level(leaf: _Leaf) -> StorageLevel:
         multiple_buffering=1.0 if multiple_buffering is None else float(multiple_buffering),
         min_utilization=0.0 if min_util is None else float(min_util),
         subclass=leaf.subclass,
+        cluster_size=int(cluster),
+        vector_access_energy_pj=_float_or_none(overrides["vector_access_energy"]),
+        addr_gen_energy_pj=_float_or_none(overrides["addr_gen_energy"]),
+        cluster_area_um2=_float_or_none(overrides["cluster_area"]),
     )
+
+
+def _float_or_none(v: int | float | None) -> float | None:
+    return None if v is None else float(v)
 
 
 def _compute_level(leaf: _Leaf) -> ComputeLevel:

@@ -103,6 +103,14 @@ class StorageLevel:
     multiple_buffering: float = 1.0
     min_utilization: float = 0.0
     subclass: str | None = None  # Accelergy class when the YAML gives ``subclass`` (energy uses it over component_class)
+    #: instances sharing one wide physical array (Timeloop ``cluster_size``; width = block x word bits x cluster)
+    cluster_size: int = 1
+    #: Timeloop's user overrides: ``vector_access_energy`` (the ERT is then ignored for this level: read, fill
+    #: and update cost this per vector access, every other action 0), ``addr_gen_energy`` (per address
+    #: generation, charged per utilized cluster) and ``cluster_area`` (area of a cluster of instances)
+    vector_access_energy_pj: float | None = None
+    addr_gen_energy_pj: float | None = None
+    cluster_area_um2: float | None = None
 
     kind = "storage"
 
@@ -166,6 +174,15 @@ class ComputeLevel:
 
     kind = "compute"
 
+    @property
+    def word_bits(self) -> int:
+        """Operand width as Timeloop reads it (``word_bits`` or ``datawidth``, default 16)."""
+        for key in ("word_bits", "datawidth"):
+            v = self.attributes.get(key)
+            if isinstance(v, (int, float)) and v >= 1:
+                return int(v)
+        return 16
+
 
 @dataclass(frozen=True)
 class NetworkComponent:
@@ -186,6 +203,30 @@ class NetworkComponent:
     def fill_latency(self) -> int:
         return _int_attribute(self.attributes, "fill_latency")
 
+    # Timeloop Legacy network energies (attributes; Timeloop reads no ERT for this class)
+    @property
+    def word_bits(self) -> int:
+        for key in ("network_word_bits", "word_bits", "word_width", "datawidth"):
+            if isinstance(self.attributes.get(key), (int, float)):
+                return int(self.attributes[key])
+        return 16
+
+    @property
+    def router_energy_pj(self) -> float:
+        return _float_attribute(self.attributes, "router_energy")
+
+    @property
+    def ingress_energy_pj(self) -> float:
+        return _float_attribute(self.attributes, "energy-per-ingress")
+
+    @property
+    def energy_per_hop_pj(self) -> float:
+        """``energy_per_hop``, else word bits x ``tile_width`` (um) / 1000 x ``wire_energy`` (pJ/b/mm)."""
+        if self.attributes.get("energy_per_hop") is not None:
+            return _float_attribute(self.attributes, "energy_per_hop")
+        return self.word_bits * _float_attribute(self.attributes, "tile_width") / 1000 * \
+            _float_attribute(self.attributes, "wire_energy")
+
     @property
     def drain_latency(self) -> int:
         return _int_attribute(self.attributes, "drain_latency")
@@ -194,6 +235,10 @@ class NetworkComponent:
 def _name_attribute(attributes: Mapping[str, Any], key: str) -> str | None:
     v = attributes.get(key)
     return None if v is None or v == "" else str(v)
+
+
+def _float_attribute(attributes: Mapping[str, Any], key: str) -> float:
+    return float(attributes.get(key, 0) or 0)
 
 
 def _int_attribute(attributes: Mapping[str, Any], key: str) -> int:

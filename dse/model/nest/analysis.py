@@ -35,7 +35,7 @@ def access_counts(ctx: ModelContext, batch: MappingBatch) -> AccessCounts:
     partition = tile_sizes(projections, bounds[None, None, :] // geo.above)
     reads, fills, updates, resid = count_perfect(ctx, t, rank, batch.keep, geo.between, geo.instances, tile,
                                                  partition, rel)
-    net = perfect_deliveries(ctx, resid * tile, geo.between, utilized_compute, rel) if ctx.networks else None
+    net = perfect_deliveries(ctx, resid * tile, geo.between, utilized_compute, rel, sx, sy) if ctx.networks else None
     return AccessCounts(batch.keep, tile, partition, geo.instances, reads, fills, updates, utilized_compute,
                         ctx.macs / utilized_compute, sx, sy, net)
 

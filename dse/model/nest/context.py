@@ -31,6 +31,16 @@ class NetworkConnection:
     roles: tuple[str, ...]
     fill_latency: int = 0
     drain_latency: int = 0
+    legacy: "LegacyEnergies | None" = None  # class Legacy: energies from its attributes (no ERT)
+
+
+@dataclass(frozen=True)
+class LegacyEnergies:
+    """A Timeloop ``Legacy`` network's energies: per hop (wire), per router touched, per ingress (pJ)."""
+
+    hop_pj: float
+    router_pj: float
+    ingress_pj: float
 
 
 @dataclass(frozen=True)
@@ -93,8 +103,10 @@ def explicit_networks(arch: Architecture) -> tuple[tuple[NetworkConnection, ...]
             continue
         k, roles = found[n.name]
         child = levels[k + 1].name if k + 1 < len(levels) else arch.compute.name
+        legacy = (LegacyEnergies(n.energy_per_hop_pj, n.router_energy_pj, n.ingress_energy_pj)
+                  if n.component_class == "Legacy" else None)
         conns.append(NetworkConnection(n.name, n.component_class, k, levels[k].name, child, tuple(roles),
-                                       n.fill_latency, n.drain_latency))
+                                       n.fill_latency, n.drain_latency, legacy))
     return tuple(conns), latency
 
 

@@ -55,29 +55,42 @@ def level_cycles(ctx: ModelContext, c: AccessCounts) -> tuple[np.ndarray, np.nda
     return lc, slowdown, cycles
 
 
-def storage_energy(ctx: ModelContext, c: AccessCounts, cycles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(ds_energy_pj [B, K, S] all instances, leak_energy_pj [B, K])``."""
+def storage_energy(ctx: ModelContext, c: AccessCounts, cycles: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(ds_energy_pj [B, K, S], leak_energy_pj [B, K], addr_gen_energy_pj [B, K, S] or None)``, all instances.
+
+    Timeloop's clusters: ``cluster_size`` instances share one physical array, so utilized clusters =
+    min(utilized instances, instances / cluster_size) and each instance pays its vector accesses x
+    utilized clusters / utilized instances.  A user ``addr_gen_energy`` is charged per address
+    generation (writes + fills of outputs, reads + fills otherwise) per utilized cluster.
+    """
     B, K, S = c.reads.shape
     e = ctx.energies
     ds_energy = np.zeros((B, K, S))
     leak = np.zeros((B, K))
+    addr = np.zeros((B, K, S)) if any(lvl.addr_gen_energy_pj for lvl in ctx.levels) else None
     for k, lvl in enumerate(ctx.levels):
         le = e.level(lvl.name)
         inst = c.instances[:, k]
+        clusters = np.minimum(inst, lvl.instances // max(lvl.cluster_size, 1))  # utilized clusters
+        share = clusters / inst if lvl.cluster_size > 1 and le.scalar_pj is None else 1.0
         for s, name in enumerate(ctx.ds_names):
             r, f, u = c.reads[:, k, s], c.fills[:, k, s], c.updates[:, k, s]
-            if le.scalar_pj is not None:
+            if le.scalar_pj is not None:  # per-scalar energies from a stats file already include the cluster share
                 per_inst = (r + f + u) * le.scalar_pj.get(name, 0.0)
             else:
                 bs = max(int(lvl.block_size), 1)
                 per_inst = -(-r // bs) * le.read_pj + -(-f // bs) * le.fill_pj + -(-u // bs) * le.update_pj
-            ds_energy[:, k, s] = np.where(c.keep[:, k, s], per_inst * inst, 0.0)
+            ds_energy[:, k, s] = np.where(c.keep[:, k, s], per_inst * share * inst, 0.0)
+            if addr is not None and lvl.addr_gen_energy_pj:
+                generations = (u if ctx.read_write[s] else r) + f
+                addr[:, k, s] = np.where(c.keep[:, k, s], generations * lvl.addr_gen_energy_pj * clusters, 0.0)
         if le.leak_total_pj is not None:
             leak[:, k] = le.leak_total_pj
         else:
             max_util = np.maximum(1, np.where(c.keep[:, k, :], inst[:, None], 0).max(axis=1))
             leak[:, k] = le.leak_pj * cycles * max_util
-    return ds_energy, leak
+    return ds_energy, leak, addr
 
 
 def fanout_leak(ctx: ModelContext, c: AccessCounts, cycles: np.ndarray) -> np.ndarray:
@@ -102,10 +115,12 @@ def finish(ctx: ModelContext, c: AccessCounts) -> BatchResult:
     """Capacities, cycles and energy from the per-instance counts."""
     capacity_ok, fanout_ok = validity(ctx, c)
     lc, slowdown, cycles = level_cycles(ctx, c)
-    ds_energy, leak = storage_energy(ctx, c, cycles)
+    ds_energy, leak, addr = storage_energy(ctx, c, cycles)
     macs = ctx.macs
     compute_energy = np.full(len(cycles), macs * ctx.energies.compute_pj)
     level_energy = ds_energy.sum(axis=2) + leak
+    if addr is not None:
+        level_energy = level_energy + addr.sum(axis=2)
     energy = level_energy.sum(axis=1) + compute_energy + fanout_leak(ctx, c, cycles)
     nets = None
     if ctx.networks and c.network is not None:
@@ -124,5 +139,5 @@ def finish(ctx: ModelContext, c: AccessCounts) -> BatchResult:
         network_multicast=None if nets is None else nets.multicast,
         network_fanout=None if nets is None else nets.fanout,
         network_instances=None if nets is None else nets.instances,
-        network_energy_pj=None if nets is None else nets.energy_pj,
+        network_energy_pj=None if nets is None else nets.energy_pj, addr_gen_energy_pj=addr,
     )

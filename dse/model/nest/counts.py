@@ -34,6 +34,10 @@ class NetworkDeliveries:
     pre: np.ndarray
     multicast: np.ndarray
     fanout: np.ndarray
+    # for hop counts (Legacy networks): spatial factors [B, F, D'] and relevance [S, D'] over the same columns
+    spatial_x: np.ndarray | None = None
+    spatial_y: np.ndarray | None = None
+    relevant: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ loop relevant to the data space outward -- the same reuse rule as perfect mappin
   their tile extent times the product of their included factors.
 
 Per-instance counts are these totals / utilized instances (averages, as Timeloop reports them),
-so they may be fractional.  Utilized capacity is the largest (full) tile.  Compute cycles are
-the number of distinct temporal index tuples.
+so they may be fractional.  Utilized capacity is the largest (full) tile.  Compute cycles count
+the padded temporal iteration space (the product of the full temporal factors) and utilized compute
+instances the full spatial expansion, as Timeloop prints them; computes are the real operations.
 """
 from __future__ import annotations
 
@@ -85,10 +86,11 @@ def count_imperfect(ctx: ModelContext, batch: MappingBatch) -> AccessCounts:
         return mult * tile_sizes(ctx.projections, np.where(rr, bounds[None, :], extent))[:, s]
 
     all_in = np.ones((B, n, D), dtype=bool)
-    t_only = np.zeros((B, n, D), dtype=bool)
-    t_only[:, list(tpos.values()), :] = True
-    compute_cycles = np.prod(count(t_only), axis=1).astype(float)
-    utilized_compute = ctx.macs / compute_cycles
+    # Timeloop's imperfect cycle count: every temporal loop runs its full factor (the padded iteration
+    # space; the residual's idle steps still take a cycle) and the compute array's utilized instances are
+    # the full spatial expansion, while computes count only the real operations
+    compute_cycles = np.prod(t, axis=(1, 2)).astype(float)
+    utilized_compute = np.prod(geo.total, axis=1)
 
     def spatial_above(k: int) -> np.ndarray:
         m = np.zeros((B, n, D), dtype=bool)
@@ -104,7 +106,8 @@ def count_imperfect(ctx: ModelContext, batch: MappingBatch) -> AccessCounts:
     partition = np.zeros((B, K, S))
     net = None
     if ctx.networks:
-        net = NetworkDeliveries(np.zeros((B, K, S)), np.ones((B, K, S), dtype=np.int64), np.prod(geo.between, axis=2))
+        net = NetworkDeliveries(np.zeros((B, K, S)), np.ones((B, K, S), dtype=np.int64), np.prod(geo.between, axis=2),
+                                sx_all, sy_all, rel)
     active = t > 1
     for s in range(S):
         r_s = rel[s]

@@ -41,6 +41,7 @@ class BatchResult:
     network_fanout: np.ndarray | None = None  # [B, N] utilized fan-out of the level
     network_instances: np.ndarray | None = None  # [B, N] utilized instances of the level
     network_energy_pj: np.ndarray | None = None  # [B, N, S] all instances
+    addr_gen_energy_pj: np.ndarray | None = None  # [B, K, S] all instances; None when no level sets addr_gen_energy
 
 
 
@@ -58,7 +59,9 @@ class DataSpaceStats:
     updates: int
     temporal_reductions: int
     address_generations: int
-    energy_pj: float  # all instances
+    energy_pj: float  # all instances (storage accesses; Timeloop's "Energy (total)")
+    addr_gen_energy_pj: float = 0.0  # all instances (Timeloop's "Address Generation Energy (total)")
+    utilized_clusters: int = 0  # min(utilized instances, instances / cluster_size), Timeloop's
 
     @property
     def accesses(self) -> int:
@@ -161,7 +164,9 @@ def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> 
                 name=name, utilized_capacity=int(res.tile[b, k, s]), partition_size=int(round(float(res.partition[b, k, s]))),
                 utilized_instances=int(res.instances[b, k]), reads=r, fills=f, updates=u,
                 temporal_reductions=r if rw else 0, address_generations=(u + f) if rw else (r + f),
-                energy_pj=float(res.ds_energy_pj[b, k, s])))
+                energy_pj=float(res.ds_energy_pj[b, k, s]),
+                addr_gen_energy_pj=0.0 if res.addr_gen_energy_pj is None else float(res.addr_gen_energy_pj[b, k, s]),
+                utilized_clusters=min(int(res.instances[b, k]), lvl.instances // max(lvl.cluster_size, 1))))
         used = sum(d.utilized_capacity for d in dss)
         if not res.capacity_ok[b, k]:
             reasons.append(f"{lvl.name} holds {lvl.size_words} words (multiple buffering {lvl.multiple_buffering:g}) "
@@ -187,7 +192,8 @@ def result_at(ctx: ModelContext, res: BatchResult, b: int, mapping: Mapping) -> 
                 name=name, transfers=t, multicast_factor=mf, fanout=int(res.network_fanout[b, n]),
                 utilized_instances=int(res.network_instances[b, n]),
                 action=ne.action_for(name) if ne is not None and hasattr(ne, "action_for") else "",
-                energy_per_transfer_pj=float(ne.energy_pj(name, mf)) if ne is not None else 0.0,
+                energy_per_transfer_pj=(float(res.network_energy_pj[b, n, s]) / t / max(int(res.network_instances[b, n]), 1)
+                                        if c.legacy is not None else float(ne.energy_pj(name, mf)) if ne is not None else 0.0),
                 energy_pj=float(res.network_energy_pj[b, n, s])))
         nets.append(NetworkStats(c.name, c.network_class, c.level_name, c.child, c.roles, c.fill_latency,
                                  c.drain_latency, float(res.network_energy_pj[b, n].sum()), tuple(dss)))
