@@ -50,6 +50,11 @@ class EstimationError(DseError):
     """An energy/area estimation failure (missing table row, unknown class)."""
 
 
+class OutOfRangeError(EstimationError):
+    """An attribute outside the range a component model (or its shipped table) covers: the message
+    names the component, the attribute, the range and the nearest valid value."""
+
+
 class NoValidMappingError(DseError):
     """The map-space (after constraints) holds no mapping that fits."""
 

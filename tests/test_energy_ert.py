@@ -62,7 +62,7 @@ def test_bad_files(tmp_path):
 def _tiny_arch() -> Architecture:
     return Architecture("tiny", (
         StorageLevel("DRAM", "DRAM", {"type": "LPDDR4", "width": 64}, 1, 1, 1, None, 8, 8),
-        StorageLevel("Buf", "SRAM", {"technology": "32nm", "depth": 4096, "width": 32}, 1, 1, 1, 4096, 32, 1),
+        StorageLevel("Buf", "SRAM", {"technology": "32nm", "depth": 4096, "width": 32, "n_banks": 2}, 1, 1, 1, 4096, 32, 1),
         ComputeLevel("MAC", "my_mac", {"technology": "32nm"}, 1, 1, 1),
     ))
 

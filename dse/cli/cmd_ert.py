@@ -24,6 +24,7 @@ from dse.energy.ert import (
     write_ert_yaml,
 )
 from dse.energy.estimators import Estimators
+from dse.energy.tables import load_tables
 from dse.errors import DseError
 from dse.cli.args import check_output_file, parse_assignments
 
@@ -76,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-scales", action="store_true",
                    help="ignore compound energy_scale/area_scale (older Accelergy behaviour)")
     p.add_argument("--sources", action="store_true", help="print where every number came from")
+    p.add_argument("--estimator", choices=("tables", "live"), default="tables",
+                   help="tables: the shipped estimation_tables (default, pure Python); live: call the hwcomponents "
+                   "models (CACTI, Aladdin) directly, cached on disk (needs pip install -e \".[cacti]\", Python >= 3.12)")
     p.add_argument("--write-ert", metavar="FILE", help="write the result as an Accelergy ERT.yaml")
     p.add_argument("--write-art", metavar="FILE", help="write the result as an Accelergy ART.yaml")
     p.set_defaults(func=run)
@@ -133,8 +137,13 @@ def run(args: argparse.Namespace) -> int:
         files = resolve_arch(args.arch) if args.arch else args.spec
     spec = load_spec(files, variables=variables)
     estimators = Estimators.default()
-    if args.tables:
-        estimators = estimators.with_tables(*args.tables)
+    user_sets = load_tables(args.tables) if args.tables else ()
+    if args.estimator == "live":
+        from dse.energy.live import live_estimators
+
+        estimators = live_estimators(estimators, user_sets)
+    if user_sets:
+        estimators = estimators.with_tables(*user_sets)
     tables = estimate(spec, estimators=estimators, apply_scales=not args.no_scales)
     if args.ert:
         tables = override(tables, read_accelergy_ert(args.ert), where=args.ert)

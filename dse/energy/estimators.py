@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Union, runtime_checkable
 
-from dse.errors import EstimationError
+from dse.errors import EstimationError, OutOfRangeError
 from dse.energy.tables import ClassTable, Estimate, TableSet, default_tables_dir, load_tables, lookup
 
 ENTRY_POINT_GROUP = "dse.estimators"
@@ -46,6 +46,13 @@ Plugin = Union[EstimatorPlugin, EnergyFunction]
 
 def _plugin_label(plugin: Plugin) -> str:
     return getattr(plugin, "__qualname__", None) or type(plugin).__qualname__
+
+
+def _plugin_source(plugin: Plugin, label: str, class_name: str, attributes: Mapping[str, Any]) -> str:
+    """``plug-in X for C``, plus the plug-in's own description (model, version) when it has one."""
+    describe = getattr(plugin, "describe", None)
+    text = f"plug-in {label} for {class_name}"
+    return f"{text}: {describe(class_name, dict(attributes))}" if callable(describe) else text
 
 
 @dataclass(frozen=True)
@@ -133,14 +140,14 @@ class Estimators:
                 fn = plugin.energy if isinstance(plugin, EstimatorPlugin) else plugin
                 value = fn(class_name, dict(attributes), action)  # type: ignore[operator,arg-type]
                 if value is not None:
-                    return Estimate(float(value), f"plug-in {label} for {class_name}")
+                    return Estimate(float(value), _plugin_source(plugin, label, class_name, attributes))
             else:
                 area_fn = getattr(plugin, "area", None)
                 if area_fn is None:
                     return Estimate(0.0, f"plug-in {label} for {class_name} gives no area (0 um^2 assumed)")
                 value = area_fn(class_name, dict(attributes))
                 if value is not None:
-                    return Estimate(float(value), f"plug-in {label} for {class_name}")
+                    return Estimate(float(value), _plugin_source(plugin, label, class_name, attributes))
         return None
 
     def _tables_result(self, class_name: str, attributes: Mapping[str, Any], action: str | None,
@@ -162,9 +169,12 @@ class Estimators:
             return min(candidates, key=lambda c: c[0])[1]
         if len(errors) == 1:
             raise errors[0]
+        out_of_range = [e for e in errors if isinstance(e, OutOfRangeError)]
+        if out_of_range:  # the model's own range is the useful message, not "no table can"
+            raise out_of_range[0]
         raise EstimationError(
             f"none of {len(errors)} table sets can estimate {class_name} ({target}"
-            + (f", action {action}" if action else "") + ")",
+            + (f", action {action}" if action else "") + "): " + "; ".join(e.message for e in errors),
             where=where,
             accepted=" | ".join(e.accepted or e.message for e in errors),
         )

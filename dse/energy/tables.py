@@ -47,13 +47,14 @@ from __future__ import annotations
 import csv
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from dse.errors import EstimationError
+from dse.energy import techscale
+from dse.errors import EstimationError, OutOfRangeError
 from dse.paths import data_dir
 
 #: Columns that never select rows.
@@ -71,14 +72,20 @@ class AttributeRule:
 
     ``interpolate``: ``linear``, ``loglog`` (power law between the two bracketing
     rows) or ``none``.  ``extrapolate``: ``power`` (``value * (t / v) ** exponent``),
-    ``exp2`` (``value * 2 ** (t - v)``) or ``none``.  ``energy_exponent`` may be a
-    number or a mapping ``{action: exponent, default: exponent}``.
+    ``exp2`` (``value * 2 ** (t - v)``), ``accelergy`` (technology only: Accelergy's
+    Stillmaker-Baas rule, :mod:`dse.energy.techscale`, from ``scale_from`` or the
+    nearest row node) or ``none`` (a value outside the rows is an error naming the
+    range and the nearest valid value).  ``energy_exponent`` may be a number or a
+    mapping ``{action: exponent, default: exponent}``.  ``default`` is the value used
+    when the query does not give the attribute (the model's default, e.g. a 32-bit adder).
     """
 
     interpolate: str = "linear"
     extrapolate: str = "power"
     energy_exponent: float | Mapping[str, float] = 1.0
     area_exponent: float = 1.0
+    scale_from: float | None = None
+    default: Any = None
 
     def exponent(self, target: str, action: str | None) -> float:
         if target == "area":
@@ -98,27 +105,36 @@ class AttributeRule:
             raise EstimationError("scaling rule must be a mapping", where=where,
                                   accepted="{interpolate: linear|loglog|none, extrapolate: power|exp2|none, "
                                   "energy_exponent: number, area_exponent: number}")
-        unknown = set(raw) - {"interpolate", "extrapolate", "energy_exponent", "area_exponent"}
+        keys = {"interpolate", "extrapolate", "energy_exponent", "area_exponent", "scale_from", "default"}
+        unknown = set(raw) - keys
         if unknown:
             raise EstimationError(f"unknown scaling-rule keys {sorted(unknown)}", where=where,
-                                  accepted="interpolate, extrapolate, energy_exponent, area_exponent")
+                                  accepted=", ".join(sorted(keys)))
+        scale_from = None
+        if raw.get("scale_from") is not None:
+            scale_from = parse_technology(raw["scale_from"])
+            if scale_from is None:
+                raise EstimationError(f"scale_from {raw['scale_from']!r} is not a technology node", where=where,
+                                      accepted="a node such as 45nm")
         rule = AttributeRule(
-            interpolate=str(raw.get("interpolate", "linear")),
+            interpolate=str(raw.get("interpolate", "linear" if raw.get("extrapolate") != "accelergy" else "none")),
             extrapolate=str(raw.get("extrapolate", "power")),
             energy_exponent=raw.get("energy_exponent", 1.0),
             area_exponent=float(raw.get("area_exponent", 1.0)),
+            scale_from=scale_from,
+            default=raw.get("default"),
         )
         if rule.interpolate not in ("linear", "loglog", "none"):
             raise EstimationError(f"interpolate {rule.interpolate!r} is not known", where=where,
                                   accepted="linear, loglog, none")
-        if rule.extrapolate not in ("power", "exp2", "none"):
+        if rule.extrapolate not in ("power", "exp2", "accelergy", "none"):
             raise EstimationError(f"extrapolate {rule.extrapolate!r} is not known", where=where,
-                                  accepted="power, exp2, none")
+                                  accepted="power, exp2, accelergy, none")
         return rule
 
 
-#: Default technology scaling: energy and area ~ (node ratio) ** 2 (see docs/energy.md).
-DEFAULT_TECHNOLOGY_RULE = AttributeRule(interpolate="none", extrapolate="power", energy_exponent=2.0, area_exponent=2.0)
+#: Default technology scaling: Accelergy's rule from the nearest row node (dse.energy.techscale).
+DEFAULT_TECHNOLOGY_RULE = AttributeRule(interpolate="none", extrapolate="accelergy")
 #: Leakage per cycle is proportional to the cycle time.
 CYCLE_RULE = AttributeRule(interpolate="linear", extrapolate="power", energy_exponent=1.0, area_exponent=0.0)
 
@@ -163,6 +179,8 @@ class TableRow:
     comment: str
     file: str
     line: int
+    #: numeric value of each attribute cell (None: wildcard or not a number), parsed once at load
+    numbers: Mapping[str, float | None] = field(default_factory=dict)
 
     def describe(self, columns: Sequence[str] = ()) -> str:
         cols = columns or tuple(self.cells)
@@ -182,6 +200,8 @@ class ClassTable:
     rules: Mapping[str, AttributeRule]
     table_set: str
     path: str
+    #: lookups already answered (a table is immutable, so its answers are too)
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -267,13 +287,35 @@ def _read_csv(path: Path, class_name: str, rules: Mapping[str, AttributeRule], s
             comment=record.get(comment_col, "") if comment_col else "",
             file=str(path),
             line=line_no,
+            numbers={c: _cell_number(c, record.get(c, '')) for c in attr_cols},
         ))
     return ClassTable(class_name, attr_cols, tuple(rows), rules, set_name, str(path))
 
 
+_LOADED: dict[tuple[str, tuple[float, ...]], "TableSet"] = {}
+
+
 def load_table_set(yaml_path: str | Path) -> TableSet:
-    """Load one ``*.table.yaml`` and every ``*.csv`` in its ``path_to_data_dir``."""
+    """Load one ``*.table.yaml`` and every ``*.csv`` in its ``path_to_data_dir``.
+
+    A set already loaded from unchanged files (same modification times) is reused.
+    """
     yaml_path = Path(yaml_path)
+    try:
+        stamp = (yaml_path.stat().st_mtime,) + tuple(
+            p.stat().st_mtime for p in sorted(yaml_path.parent.rglob("*.csv")))
+    except OSError:
+        stamp = ()
+    key = (str(yaml_path.resolve()), stamp)
+    if stamp and key in _LOADED:
+        return _LOADED[key]
+    loaded = _load_table_set(yaml_path)
+    if stamp:
+        _LOADED[key] = loaded
+    return loaded
+
+
+def _load_table_set(yaml_path: Path) -> TableSet:
     try:
         meta = yaml.safe_load(yaml_path.read_text())
     except (OSError, yaml.YAMLError) as err:
@@ -394,6 +436,14 @@ def _query_text(attributes: Mapping[str, Any], bound: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in bound.items()) or "(no matching attribute columns)"
 
 
+def class_rule(table: ClassTable, col: str) -> AttributeRule | None:
+    """The class's own ``dse_scaling`` rule for column ``col`` (any of its ``a|b`` aliases)."""
+    for alias in col.split("|"):
+        if alias.strip() in table.rules:
+            return table.rules[alias.strip()]
+    return table.rules.get(col)
+
+
 class _Resolver:
     """Resolve one lookup, recursively over numeric columns."""
 
@@ -414,14 +464,14 @@ class _Resolver:
 
     def rule_for(self, col: str) -> AttributeRule | None:
         base = _column_base(col)
+        rule = class_rule(self.table, col)
+        if rule is not None:
+            return rule
         if base == "technology":
             return self.tech_rule
         if base in CYCLE_COLUMNS:
             return CYCLE_RULE
-        for alias in col.split("|"):
-            if alias.strip() in self.table.rules:
-                return self.table.rules[alias.strip()]
-        return self.table.rules.get(col)
+        return None
 
     def value_of(self, row: TableRow) -> float | None:
         return row.energy_pj if self.target == "energy" else row.area_um2
@@ -434,12 +484,12 @@ class _Resolver:
             row = usable[0]
             return float(self.value_of(row)), [], row  # type: ignore[arg-type]
         (col, t), rest = numeric[0], numeric[1:]
-        values = sorted({v for r in rows if (v := _cell_number(col, r.cells.get(col, ""))) is not None})
+        values = sorted({v for r in rows if (v := r.numbers.get(col)) is not None})
         if not values:
             return self.resolve(rows, rest)
 
         def subset(v: float) -> list[TableRow]:
-            return [r for r in rows if r.cells.get(col, "") == "" or _cell_number(col, r.cells[col]) == v]
+            return [r for r in rows if r.cells.get(col, "") == "" or r.numbers.get(col) == v]
 
         for v in values:
             if math.isclose(v, t, rel_tol=1e-9, abs_tol=1e-12):
@@ -460,15 +510,37 @@ class _Resolver:
                 value = v_lo + (t - lo) / (hi - lo) * (v_hi - v_lo)
             note = f"{name} {rule.interpolate}-interpolated between {lo:g} and {hi:g}"
             return value, notes_lo + [note], row
+        unit = "nm" if name == "technology" else ""
         if rule.extrapolate == "none":
-            raise self.fail(f"{name}={t:g} is outside the rows ({values[0]:g}..{values[-1]:g}) "
-                            f"and the table does not allow extrapolating {name}")
+            nearest_valid = values[0] if t < values[0] else values[-1]
+            if values[0] < t < values[-1]:
+                nearest_valid = min(values, key=lambda v: abs(t - v))
+            f = "{:.10g}".format
+            raise OutOfRangeError(
+                f"attribute {name}={f(t)}{unit} is outside the range of {self.table.table_set} {self.table.class_name} "
+                f"({f(values[0])}{unit}..{f(values[-1])}{unit}"
+                + (", not interpolated" if values[0] < t < values[-1] else "")
+                + f"); nearest valid value {f(nearest_valid)}{unit}",
+                where=self.where,
+                accepted=f"{name} in {f(values[0])}..{f(values[-1])}{unit} (tabulated: "
+                         + ", ".join(f(v) for v in values[:12]) + (", ..." if len(values) > 12 else "") + ")")
         candidates = [v for v in (lo, hi) if v is not None]
         if t > 0 and all(c > 0 for c in candidates):
             nearest = min(candidates, key=lambda c: (abs(math.log(t / c)), -c))
         else:
             nearest = min(candidates, key=lambda c: (abs(t - c), -c))
         base_value, notes, row = self.resolve(subset(nearest), rest)
+        if rule.extrapolate == "accelergy":
+            if name != "technology":
+                raise self.fail(f"extrapolate: accelergy applies to technology only, not {name}")
+            origin = rule.scale_from if rule.scale_from is not None else nearest
+            if self.target == "area":
+                factor = techscale.area_factor(origin, t, self.where)
+            else:
+                factor = techscale.energy_factor(origin, t, self.where)
+            via = f" (the {nearest:g}nm data is Accelergy's {origin:g}nm point)" if origin != nearest else ""
+            return base_value * factor, notes + [
+                f"technology scaled {origin:g}nm->{t:g}nm by Accelergy's rule (Stillmaker-Baas) x{factor:.4g}{via}"], row
         if rule.extrapolate == "exp2":
             factor = 2.0 ** (t - nearest)
             how = f"x2^({t:g}-{nearest:g})"
@@ -478,7 +550,6 @@ class _Resolver:
                 raise self.fail(f"cannot scale {name} from a row with {name}={nearest:g}")
             factor = (t / nearest) ** k if t > 0 else 0.0
             how = f"x({t:g}/{nearest:g})^{k:g}"
-        unit = "nm" if name == "technology" else ""
         return base_value * factor, notes + [f"{name} scaled {nearest:g}{unit}->{t:g}{unit} {how}={factor:.4g}"], row
 
 
@@ -490,18 +561,35 @@ def lookup(table: ClassTable, attributes: Mapping[str, Any], action: str | None,
     Raises :class:`EstimationError` listing the nearest rows if the table cannot answer.
     """
     where = where or f"class {table.class_name}"
+    bound = _bind_columns(table, attributes)
+    for col in table.columns:
+        rule = class_rule(table, col)
+        if col not in bound and rule is not None and rule.default is not None:
+            bound[col] = rule.default  # the model's default (Accelergy passes it the same way)
+    memo_key = (target, action, id(technology_rule), tuple(sorted((c, repr(v)) for c, v in bound.items())))
+    if memo_key in table.memo:
+        return table.memo[memo_key]
     resolver = _Resolver(table, technology_rule, target, action, attributes, where)
-    rows = list(table.rows)
     if target == "energy":
         if action is None:
             raise ValueError("energy lookup needs an action")
-        names = ACTION_ALIASES.get(action, (action,))
-        rows = [r for r in rows if any(a in names for a in r.actions)]
+        if ("rows", action) not in table.memo:
+            names = ACTION_ALIASES.get(action, (action,))
+            table.memo[("rows", action)] = [r for r in table.rows if any(a in names for a in r.actions)]
+        rows = list(table.memo[("rows", action)])
         if not rows:
             raise EstimationError(
                 f"table {table.path} (class {table.class_name}) has no action {action!r}",
                 where=where, accepted="actions " + ", ".join(table.actions))
-    bound = _bind_columns(table, attributes)
+    else:
+        rows = list(table.rows)
+    result = _lookup(table, bound, action, target, resolver, rows)
+    table.memo[memo_key] = result
+    return result
+
+
+def _lookup(table: ClassTable, bound: dict[str, Any], action: str | None, target: str, resolver: "_Resolver",
+            rows: list[TableRow]) -> Estimate:
     numeric: list[tuple[str, float]] = []
     for col, value in bound.items():
         base = _column_base(col)
@@ -510,8 +598,7 @@ def lookup(table: ClassTable, attributes: Mapping[str, Any], action: str | None,
         if base in CYCLE_COLUMNS and not (target == "energy" and action in ("leak", "idle")):
             continue
         q = _query_number(col, value)
-        cells = [r.cells.get(col, "") for r in rows]
-        cell_numbers = [_cell_number(col, c) for c in cells if c != ""]
+        cell_numbers = [r.numbers.get(col) for r in rows if r.cells.get(col, "") != ""]
         if q is not None and all(c is not None for c in cell_numbers):
             numeric.append((col, q))
             continue
@@ -519,7 +606,14 @@ def lookup(table: ClassTable, attributes: Mapping[str, Any], action: str | None,
         rows = [r for r in rows if r.cells.get(col, "") == "" or r.cells[col].strip().lower() == wanted]
         if not rows:
             raise resolver.fail(f"no row has {_column_base(col)}={value}")
-    numeric.sort(key=lambda cv: 0 if _column_base(cv[0]) == "technology" else 1)
+    # technology first, then the coarsest columns (fewest distinct values: ports, banks, width before
+    # depth), so that an interpolation bracket is looked for among rows that share the coarser values
+    def coarseness(cv: tuple[str, float]) -> tuple[int, int]:
+        col = cv[0]
+        distinct = {r.cells.get(col, "") for r in rows}
+        return (0 if _column_base(col) == "technology" else 1, len(distinct))
+
+    numeric.sort(key=coarseness)
     value, notes, row = resolver.resolve(rows, numeric)
     where_row = f"{table.table_set}:{Path(row.file).name}:{row.line}"
     source = f"{where_row} ({row.comment})" if row.comment else where_row
