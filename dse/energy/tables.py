@@ -588,9 +588,31 @@ def lookup(table: ClassTable, attributes: Mapping[str, Any], action: str | None,
     return result
 
 
+def _exact_row(table: ClassTable, rows: list[TableRow], numeric: list[tuple[str, float]], target: str,
+               signature: tuple) -> tuple[float, TableRow] | None:
+    """The row matching every numeric query value exactly, from an index built once per row subset
+    (a sweep asks for the tabulated shapes over and over; the general resolver scans the rows)."""
+    cols = tuple(c for c, _ in numeric)
+    key = ("index", target, cols, signature)
+    index = table.memo.get(key)
+    if index is None:
+        index = {}
+        for r in rows:
+            k = tuple(r.numbers.get(c) for c in cols)
+            v = r.energy_pj if target == "energy" else r.area_um2
+            if None not in k and v is not None:
+                index.setdefault(k, r)
+        table.memo[key] = index
+    found = index.get(tuple(v for _, v in numeric))
+    if found is None:
+        return None
+    return (found.energy_pj if target == "energy" else found.area_um2), found
+
+
 def _lookup(table: ClassTable, bound: dict[str, Any], action: str | None, target: str, resolver: "_Resolver",
             rows: list[TableRow]) -> Estimate:
     numeric: list[tuple[str, float]] = []
+    cat_sig: list[tuple[str, str]] = []  # the categorical filters applied so far: names the row subset
     for col, value in bound.items():
         base = _column_base(col)
         if base in IGNORED_COLUMNS:
@@ -598,11 +620,15 @@ def _lookup(table: ClassTable, bound: dict[str, Any], action: str | None, target
         if base in CYCLE_COLUMNS and not (target == "energy" and action in ("leak", "idle")):
             continue
         q = _query_number(col, value)
-        cell_numbers = [r.numbers.get(col) for r in rows if r.cells.get(col, "") != ""]
-        if q is not None and all(c is not None for c in cell_numbers):
+        all_numeric_key = ("all_numeric", action, target, col, tuple(cat_sig))
+        if all_numeric_key not in table.memo:
+            table.memo[all_numeric_key] = all(r.numbers.get(col) is not None
+                                              for r in rows if r.cells.get(col, "") != "")
+        if q is not None and table.memo[all_numeric_key]:
             numeric.append((col, q))
             continue
         wanted = str(value).strip().lower()
+        cat_sig.append((col, wanted))
         rows = [r for r in rows if r.cells.get(col, "") == "" or r.cells[col].strip().lower() == wanted]
         if not rows:
             raise resolver.fail(f"no row has {_column_base(col)}={value}")
@@ -610,11 +636,18 @@ def _lookup(table: ClassTable, bound: dict[str, Any], action: str | None, target
     # depth), so that an interpolation bracket is looked for among rows that share the coarser values
     def coarseness(cv: tuple[str, float]) -> tuple[int, int]:
         col = cv[0]
-        distinct = {r.cells.get(col, "") for r in rows}
-        return (0 if _column_base(col) == "technology" else 1, len(distinct))
+        key = ("distinct", action, target, col, tuple(cat_sig))
+        if key not in table.memo:
+            table.memo[key] = len({r.cells.get(col, "") for r in rows})
+        return (0 if _column_base(col) == "technology" else 1, table.memo[key])
 
     numeric.sort(key=coarseness)
-    value, notes, row = resolver.resolve(rows, numeric)
+    exact = _exact_row(table, rows, numeric, target, (action, tuple(sorted(
+        (c, str(v)) for c, v in bound.items() if c not in {n for n, _ in numeric}))))
+    if exact is not None:
+        (value, row), notes = exact, []
+    else:
+        value, notes, row = resolver.resolve(rows, numeric)
     where_row = f"{table.table_set}:{Path(row.file).name}:{row.line}"
     source = f"{where_row} ({row.comment})" if row.comment else where_row
     if notes:

@@ -104,19 +104,19 @@ def _pow2(lo: int, hi: int) -> list[int]:
 
 
 #: (CACTI width, banks, largest depth) families: what the shipped knobs reach (arch/*/knobs.yaml,
-#: hw_configs.json): 32-bit accumulators (gemmini, tpu; gemmini_NOs with 2*pe_rows banks),
+#: hw_configs.json): 32-bit accumulators (gemmini, tpu; gemmini_NOs: all of them in 2*pe_rows banks),
 #: 128-bit scratchpads / global buffers 1 KiB..4 MiB (tpu unified buffer 24 MiB: 4 banks),
 #: eyeriss' 64-bit and simba's 256-bit global buffers.  Widths below 32 bits reuse the 32-bit runs.
 SRAM_FAMILIES = (
     (32, 1, 2 ** 16), (32, 2, 2 ** 16), (128, 1, 2 ** 18), (128, 4, 2 ** 18), (64, 1, 2 ** 16), (256, 1, 2 ** 14),
 )
 SRAM_FAMILIES_MORE = (
-    (128, 4, 2 ** 21), (32, 4, 2 ** 16), (32, 32, 2 ** 16), (128, 2, 2 ** 18), (32, 8, 2 ** 16), (32, 16, 2 ** 16),
+    (32, 32, 2 ** 18), (128, 4, 2 ** 22), (32, 4, 2 ** 16), (128, 2, 2 ** 18), (32, 8, 2 ** 16), (32, 16, 2 ** 16),
     (64, 2, 2 ** 16), (256, 2, 2 ** 14), (32, 64, 2 ** 16),
 )
 SMALL_WIDTHS = (8, 16, 24)
 #: midpoint depths first where the knobs sweep (scratchpads, accumulators, the TPU unified buffer)
-SRAM_FAMILIES_MID = ((128, 4, 2 ** 21), (32, 2, 2 ** 16), (128, 1, 2 ** 18), (32, 1, 2 ** 16), (64, 1, 2 ** 16),
+SRAM_FAMILIES_MID = ((128, 4, 2 ** 22), (32, 2, 2 ** 16), (128, 1, 2 ** 18), (32, 1, 2 ** 16), (64, 1, 2 ** 16),
                      (256, 1, 2 ** 14))
 
 
