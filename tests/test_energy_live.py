@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import re
 import sys
 
 import pytest
@@ -75,6 +76,7 @@ def test_out_of_range_attribute_exits_2_naming_it(capsys):
     # 1 GiB scratchpad: 2**26 rows of 128 bits, beyond the SRAM table (and nothing is extrapolated)
     assert main(["ert", "--arch", "gemmini", "--set", f"scratchpad_size={2 ** 30}"]) == 2
     err = capsys.readouterr().err
-    assert "Scratchpad" in err and "depth=67108864" in err and "nearest valid value 2097152" in err
+    assert "Scratchpad" in err and "depth=67108864" in err
+    assert re.search(r"\(1\.\.(\d+)\); nearest valid value \1\.", err)
     assert "Traceback" not in err
     assert main(["ert", "--arch", "gemmini", "--set", "technology=45nm"]) == 0
