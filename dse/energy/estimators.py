@@ -48,6 +48,16 @@ def _plugin_label(plugin: Plugin) -> str:
     return getattr(plugin, "__qualname__", None) or type(plugin).__qualname__
 
 
+def _zero_size(class_name: str, attributes: Mapping[str, Any]) -> Estimate | None:
+    """A memory with ``depth: 0`` or ``width: 0`` holds nothing and costs nothing (Accelergy gives 0 pJ and
+    0 um^2: the seed's ``dummy_storage`` relies on it)."""
+    for key in ("depth", "width"):
+        value = attributes.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+            return Estimate(0.0, f"{class_name} with {key} 0 holds nothing: 0 (as Accelergy)")
+    return None
+
+
 def _plugin_source(plugin: Plugin, label: str, class_name: str, attributes: Mapping[str, Any]) -> str:
     """``plug-in X for C``, plus the plug-in's own description (model, version) when it has one."""
     describe = getattr(plugin, "describe", None)
@@ -182,11 +192,17 @@ class Estimators:
     def energy(self, class_name: str, attributes: Mapping[str, Any], action: str, where: str = "") -> Estimate:
         """Energy in pJ of one ``action`` of a primitive component."""
         where = where or f"class {class_name}"
+        zero = _zero_size(class_name, attributes)
+        if zero is not None:
+            return zero
         est = self._plugin_result(class_name, attributes, action, "energy")
         return est if est is not None else self._tables_result(class_name, attributes, action, "energy", where)
 
     def area(self, class_name: str, attributes: Mapping[str, Any], where: str = "") -> Estimate:
         """Area in um^2 of one primitive component."""
         where = where or f"class {class_name}"
+        zero = _zero_size(class_name, attributes)
+        if zero is not None:
+            return zero
         est = self._plugin_result(class_name, attributes, None, "area")
         return est if est is not None else self._tables_result(class_name, attributes, None, "area", where)
