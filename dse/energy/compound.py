@@ -66,8 +66,11 @@ _RANGE_RE = re.compile(r"^(?P<base>[^\[]+)\[(?P<inside>[^\]]*)\]\s*$")
 
 
 # --------------------------------------------------------------------------- loading
-class _MergeLoader(yaml.SafeLoader):
-    """Safe loader that ignores unknown tags (``!Component``...) so component files load standalone."""
+class _MergeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader that ignores unknown tags (``!Component``...) so component files load standalone.
+
+    libyaml's parser when present: the text already passed the spec loader's bounds (depth, alias bombs).
+    """
 
 
 def _construct_unknown(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:

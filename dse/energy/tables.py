@@ -45,6 +45,7 @@ naming the nearest rows; nothing is ever silently zero.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ import yaml
 from dse.energy import techscale
 from dse.errors import EstimationError, OutOfRangeError
 from dse.paths import data_dir
+from dse.spec.yaml_io import safe_load_fast
 
 #: Columns that never select rows.
 IGNORED_COLUMNS = frozenset({"latency", "action_latency_cycles", "n_instances"})
@@ -317,7 +319,7 @@ def load_table_set(yaml_path: str | Path) -> TableSet:
 
 def _load_table_set(yaml_path: Path) -> TableSet:
     try:
-        meta = yaml.safe_load(yaml_path.read_text())
+        meta = safe_load_fast(yaml_path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise EstimationError(f"cannot read table set: {err}", where=str(yaml_path)) from None
     if not isinstance(meta, Mapping) or "path_to_data_dir" not in meta:
@@ -395,6 +397,7 @@ def _column_base(col: str) -> str:
     return col.split("|")[0].strip().lower()
 
 
+@functools.lru_cache(maxsize=4096)  # a lookup re-reads the same CSV cells for every query (21,000 calls per run)
 def _cell_number(col: str, cell: str) -> float | None:
     if _column_base(col) == "technology":
         return parse_technology(cell)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -136,6 +135,8 @@ def _enumerate_in_parallel(ctx, space: MapSpace, keep, fac: np.ndarray, all_perm
     parts = np.array_split(np.arange(len(fac)), workers)
     jobs = [(ctx, space, keep, fac[p], all_perm, metrics, space.min_utilization, offset + p[0], deadline)
             for p in parts if len(p)]
+    from concurrent.futures import ProcessPoolExecutor  # only a multi-process run pays for it (subprocess, socket...)
+
     timed_out_any = False
     with ProcessPoolExecutor(max_workers=workers) as ex:
         for key, b, n_eval, n_valid, timed_out in ex.map(_enumerate_worker, jobs):
@@ -367,6 +368,8 @@ class _DseRun:
         jobs = [(space, keep, self.metrics, seed, self.deadline, search_size, options.victory_condition, init)
                 for seed in seeds]
         if n > 1:
+            from concurrent.futures import ProcessPoolExecutor  # only a multi-process run pays for it
+
             with ProcessPoolExecutor(max_workers=n) as ex:
                 outs = list(ex.map(_local_worker, jobs))
         else:

@@ -23,6 +23,7 @@ import yaml
 
 from dse.errors import DseError, SpecError
 from dse.paths import data_dir
+from dse.spec.yaml_io import safe_load_fast
 
 ARCH_DIR = data_dir("arch")
 DEFAULT_ARCH = "gemmini"
@@ -122,7 +123,7 @@ def _read_info(directory: Path) -> dict:
 @functools.lru_cache(maxsize=64)
 def _parse_knobs(path: str, mtime_ns: int, size: int) -> dict:
     """knobs.yaml parsed once per version of the file (validating 10,000 configs re-read it 20,000 times)."""
-    return yaml.safe_load(Path(path).read_text()) or {}
+    return safe_load_fast(Path(path).read_text()) or {}
 
 
 def knobs_of(name_or_dir: str | Path) -> dict[str, Knob]:

@@ -14,6 +14,7 @@ import yaml
 
 from dse.errors import DseError
 from dse.paths import data_dir
+from dse.spec.yaml_io import safe_load_fast
 
 #: Repository folder holding ``models.yaml`` and ``layers/*.yaml``.
 WORKLOADS_DIR: Path = data_dir("workloads")
@@ -88,7 +89,7 @@ def _load_entries(path: Path) -> list[_Entry]:
     where = str(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = safe_load_fast(fh.read())
     except FileNotFoundError:
         raise DseError("model catalog not found", where=where, accepted="an existing YAML file") from None
     except yaml.YAMLError as err:
