@@ -196,6 +196,18 @@ def aladdin_live(kind: str, width: int, width_b: int | None = None) -> dict[str,
     else:
         kwargs["width"] = width
     m = cls(**kwargs)
+    return _measured(m)
+
+
+def intmac_live(multiplier_width: int, adder_width: int) -> dict[str, float]:
+    """hwcomponents_library's AladdinIntMAC (Accelergy's `intmac`: one adder and one multiplier) at 40 nm."""
+    from hwcomponents_library.library import aladdin as al
+
+    return _measured(al.AladdinIntMAC(ALADDIN_NODE_NM * 1e-9, adder_width=adder_width,
+                                      multiplier_width=multiplier_width))
+
+
+def _measured(m: Any) -> dict[str, float]:
     out = {"leak_w": float(m.leak_power), "area_um2": float(m.area) * 1e12}
     for action in m.get_action_names():
         out[action + "_pj"] = float(getattr(m, action)().energy) * 1e12
@@ -205,6 +217,8 @@ def aladdin_live(kind: str, width: int, width_b: int | None = None) -> dict[str,
 ALADDIN_HEADER = ["technology", "global_cycle_seconds", "width|datawidth", "action", "energy", "area", "comment"]
 MULT_HEADER = ["technology", "global_cycle_seconds", "width_a|datawidth_a", "width_b|datawidth_b", "action",
                "energy", "area", "comment"]
+MAC_HEADER = ["technology", "global_cycle_seconds", "multiplier_width", "adder_width", "action",
+              "energy", "area", "comment"]
 #: (class file, library kind, main action names of the class in Accelergy's tables)
 ALADDIN_CLASSES = (
     ("aladdin_adder", "adder", "add|read"),
@@ -247,6 +261,16 @@ def aladdin_tables(cache: Cache) -> dict[str, tuple[list[str], list[list[Any]]]]
             rows.append([node, "1e-09", wa, wb, "leak", _g(r["leak_w"] * 1e-9 * 1e12), area, name])
     tables["aladdin_multiplier"] = (MULT_HEADER, rows)
     tables["intmultiplier"] = (MULT_HEADER, rows)
+    rows = []
+    name = src.format("IntMAC")
+    for wm in ALADDIN_WIDTHS:
+        for wa in ALADDIN_WIDTHS:
+            r = cache.get(("aladdin", "intmac", wm, wa), lambda: intmac_live(wm, wa))
+            area = _g(r["area_um2"])
+            rows.append([node, "", wm, wa, "compute|mac|read", _g(r["mac_pj"]), area, name])
+            rows.append([node, "", wm, wa, "write|update", "0", area, name])
+            rows.append([node, "1e-09", wm, wa, "leak", _g(r["leak_w"] * 1e-9 * 1e12), area, name])
+    tables["intmac"] = (MAC_HEADER, rows)
     return tables
 
 
