@@ -375,8 +375,8 @@ def fuzz(n_per_entry: int, work_root: Path, first_seed: int = 0, timeout_s: floa
             counts[entry][outcome.kind] += 1
             if report:
                 report(entry, seed, outcome)
-        if progress and (i + 1) % 25 == 0:
-            progress(i + 1, counts)
             if outcome.kind not in FAILURES:
                 shutil.rmtree(case.work, ignore_errors=True)
+        if progress and (i + 1) % 25 == 0:
+            progress(i + 1, counts)
     return counts
