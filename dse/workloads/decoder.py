@@ -43,7 +43,7 @@ from enum import Enum
 from dse.errors import DseError
 from dse.spec.types import Workload
 from dse.workloads.catalog import TransformerModel, get_model
-from dse.workloads.layers import (LAYER_NAMES, LAYERNORM_SWEEPS, LAYERNORMS_PER_BLOCK, MATMUL_LAYERS,
+from dse.workloads.layers import (LayerCounts, LAYER_NAMES, LAYERNORM_SWEEPS, LAYERNORMS_PER_BLOCK, MATMUL_LAYERS,
                                   PER_HEAD_LAYERS, SOFTMAX_SWEEPS, _matmul, _pointwise, make_layer)
 
 #: Default query-tile height of the tiled causal prefill.
@@ -80,7 +80,7 @@ class CausalMode(Enum):
 
 
 @dataclass(frozen=True)
-class DecoderLayer:
+class DecoderLayer(LayerCounts):
     """One layer problem of a prefill or a decode step, with how often it runs per block.
 
     ``context`` is the number of keys the layer's attention covers (prefill dense: ``P``;
@@ -96,27 +96,6 @@ class DecoderLayer:
     workload: Workload
     multiplicity_per_block: int
     part: str = ""
-
-    @property
-    def blocks(self) -> int:
-        return self.model.blocks
-
-    @property
-    def is_matmul(self) -> bool:
-        """True for the six matmuls; softmax / layernorm count element operations."""
-        return self.layer in MATMUL_LAYERS
-
-    @property
-    def instances_per_model(self) -> int:
-        return self.multiplicity_per_block * self.model.blocks
-
-    @property
-    def macs_per_instance(self) -> int:
-        return self.workload.macs
-
-    @property
-    def macs_per_model(self) -> int:
-        return self.macs_per_instance * self.instances_per_model
 
     @property
     def shape_key(self) -> tuple:

@@ -88,20 +88,14 @@ _POINTWISE_DATA_SPACES = (
 )
 
 
-@dataclass(frozen=True)
-class LayerProblem:
-    """One layer of a model as a Timeloop problem, with how often it runs.
+class LayerCounts:
+    """Operation counts shared by a layer problem of an encoder run and of a decoder phase.
 
-    ``workload`` is one instance (for per-head layers: one head); it runs
-    ``multiplicity_per_block`` times per block and the model has ``blocks`` blocks.
-    For point-wise layers (softmax, layernorm) "MACs" are element operations: one
-    per element per sweep, exactly what the problem's bounds multiply to.
+    Needs ``model``, ``layer``, ``workload`` and ``multiplicity_per_block`` on the class.
     """
 
     model: TransformerModel
     layer: str
-    seq_len: int
-    batch: int
     workload: Workload
     multiplicity_per_block: int
 
@@ -134,6 +128,24 @@ class LayerProblem:
     def macs_per_model(self) -> int:
         """Operations of this layer over all blocks of the model."""
         return self.macs_per_block * self.blocks
+
+
+@dataclass(frozen=True)
+class LayerProblem(LayerCounts):
+    """One layer of a model as a Timeloop problem, with how often it runs.
+
+    ``workload`` is one instance (for per-head layers: one head); it runs
+    ``multiplicity_per_block`` times per block and the model has ``blocks`` blocks.
+    For point-wise layers (softmax, layernorm) "MACs" are element operations: one
+    per element per sweep, exactly what the problem's bounds multiply to.
+    """
+
+    model: TransformerModel
+    layer: str
+    seq_len: int
+    batch: int
+    workload: Workload
+    multiplicity_per_block: int
 
     def bound(self, dim: str) -> int:
         """Size of problem dimension ``dim`` (``E``, ``D``, ``L``, ``N``...)."""
