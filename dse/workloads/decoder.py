@@ -43,8 +43,8 @@ from enum import Enum
 from dse.errors import DseError
 from dse.spec.types import Workload
 from dse.workloads.catalog import TransformerModel, get_model
-from dse.workloads.layers import (LayerCounts, LAYER_NAMES, LAYERNORM_SWEEPS, LAYERNORMS_PER_BLOCK, MATMUL_LAYERS,
-                                  PER_HEAD_LAYERS, SOFTMAX_SWEEPS, _matmul, _pointwise, make_layer)
+from dse.workloads.layers import (LAYER_NAMES, LAYERNORM_SWEEPS, SOFTMAX_SWEEPS, LayerCounts, _matmul, _pointwise,
+                                  make_layer, multiplicity_per_block)
 
 #: Default query-tile height of the tiled causal prefill.
 DEFAULT_CAUSAL_TILE: int = 64
@@ -154,13 +154,7 @@ def decode_contexts(prompt: int, generate: int) -> range:
 
 def _layer(m: TransformerModel, phase: Phase, name: str, ctx: int, batch: int, wl: Workload,
            part: str = "") -> DecoderLayer:
-    if name in PER_HEAD_LAYERS:
-        mult = m.heads
-    elif name == "layernorm":
-        mult = LAYERNORMS_PER_BLOCK
-    else:
-        mult = 1
-    return DecoderLayer(m, phase, name, ctx, batch, wl, mult, part)
+    return DecoderLayer(m, phase, name, ctx, batch, wl, multiplicity_per_block(m, name), part)
 
 
 def query_tiles(prompt: int, tile: int) -> list[tuple[int, int]]:

@@ -236,13 +236,18 @@ def make_layer(model: str | TransformerModel, layer: str, seq_len: int, batch: i
         wl = _pointwise(name, e=s, sweeps=SOFTMAX_SWEEPS, l=s, n=b)
     else:  # layernorm
         wl = _pointwise(name, e=emb, sweeps=LAYERNORM_SWEEPS, l=s, n=b)
-    if name in PER_HEAD_LAYERS:
-        multiplicity = m.heads
-    elif name == "layernorm":
-        multiplicity = LAYERNORMS_PER_BLOCK
-    else:
-        multiplicity = 1
-    return LayerProblem(model=m, layer=name, seq_len=s, batch=b, workload=wl, multiplicity_per_block=multiplicity)
+    return LayerProblem(model=m, layer=name, seq_len=s, batch=b, workload=wl,
+                        multiplicity_per_block=multiplicity_per_block(m, name))
+
+
+def multiplicity_per_block(model: TransformerModel, layer: str) -> int:
+    """How many times one instance of ``layer`` runs in a block: once per head for the
+    per-head layers, twice for layernorm, once otherwise."""
+    if layer in PER_HEAD_LAYERS:
+        return model.heads
+    if layer == "layernorm":
+        return LAYERNORMS_PER_BLOCK
+    return 1
 
 
 def model_layers(model: str | TransformerModel, seq_len: int, batch: int = 1) -> list[LayerProblem]:
