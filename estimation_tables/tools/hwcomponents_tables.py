@@ -47,7 +47,12 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
+
+# the repository's dse package: its DiskCache is the one JSON-lines model cache (same file format,
+# tolerant of a line cut by a crash) for this generator and `--estimator live`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from dse.energy.live import DiskCache as Cache  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent  # estimation_tables/
 OUT = ROOT / "hwcomponents"
@@ -60,31 +65,6 @@ LEAK_CYCLE_S = 1e-9      # leak rows are per 1 ns cycle; dse scales them to glob
 
 def version(package: str) -> str:
     return metadata.version(package)
-
-
-# --------------------------------------------------------------------------- cache
-class Cache:
-    """Model results keyed by a JSON key; appended line by line (resumable)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.data: dict[str, Any] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    rec = json.loads(line)
-                    self.data[rec["key"]] = rec["value"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = path.open("a")
-
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        k = json.dumps(key)
-        if k not in self.data:
-            value = compute()
-            self.data[k] = value
-            self.fh.write(json.dumps({"key": k, "value": value}) + "\n")
-            self.fh.flush()
-        return self.data[k]
 
 
 # --------------------------------------------------------------------------- SRAM
